@@ -5,7 +5,7 @@ import { nest } from "../hdf5/values.ts";
 import type { H5Node } from "../hdf5/walk.ts";
 import { convertSequence, decodeFixedString, referenceToJson, stripTrailingNuls, type ReferenceContext } from "./attributes.ts";
 import { LindiConversionError } from "./errors.ts";
-import { JSON2_FILTER_CONFIG, encodeJson2 } from "./codecs/json2.ts";
+import { json2FilterConfig, encodeJson2 } from "./codecs/json2.ts";
 import { PyFloat, type PyJson } from "./pythonJson.ts";
 
 type DatasetNode = Extract<H5Node, { kind: "dataset" }>;
@@ -135,7 +135,7 @@ export function buildInlineArray(node: DatasetNode, ctx: ReferenceContext): Inli
       return { zarray: za, extraAttrs: {}, chunk: { key, bytes, typesize: dtype.itemsize } };
     }
     case "O": {
-      const za = zarray(shape, chunks, "|O", 0, [{ ...JSON2_FILTER_CONFIG }]);
+      const za = zarray(shape, chunks, "|O", 0, [json2FilterConfig()]);
       if (n === 0) return { zarray: za, extraAttrs: {}, chunk: null };
       const elements = (values as { kind: "elements"; elements: H5Value[] }).elements;
       const items = elements.map((v, i) => objectItem(v, md, `${where}[${i}]`, ctx));
@@ -148,7 +148,7 @@ export function buildInlineArray(node: DatasetNode, ctx: ReferenceContext): Inli
       }
       const members = (md.compound_type?.members ?? []) as (Metadata & { name: string })[];
       const labels = members.map((mm) => [mm.name, compoundFieldLabel(mm, `${where} field ${mm.name}`)] as PyJson);
-      const za = zarray(shape, chunks, "|O", 0, [{ ...JSON2_FILTER_CONFIG }]);
+      const za = zarray(shape, chunks, "|O", 0, [json2FilterConfig()]);
       const extraAttrs = { _COMPOUND_DTYPE: labels };
       if (n === 0) return { zarray: za, extraAttrs, chunk: null };
       const elements = (values as { kind: "elements"; elements: H5Value[] }).elements;

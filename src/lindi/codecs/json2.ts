@@ -31,18 +31,7 @@ export const JSON2_FILTER_CONFIG: PyJsonObject = deepFreeze({
 
 /** A fresh, mutable copy of {@link JSON2_FILTER_CONFIG}. */
 export function json2FilterConfig(): PyJsonObject {
-  return {
-    allow_nan: true,
-    check_circular: true,
-    encoding: "utf-8",
-    ensure_ascii: true,
-    id: "json2",
-    indent: null,
-    separators: [",", ":"],
-    skipkeys: false,
-    sort_keys: true,
-    strict: true,
-  };
+  return structuredClone(JSON2_FILTER_CONFIG) as PyJsonObject;
 }
 
 /** True if a `.zarray` filter config is the json2 codec. */
