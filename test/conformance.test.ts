@@ -31,10 +31,6 @@ const KNOWN_GAPS: Record<string, string> = {
   "hdf5-1.10.8/tools/test/h5repack/testfiles/h5repack_int32le_1d_ex.h5": "external raw storage files are not made visible to h5wasm",
   "hdf5-1.10.8/tools/test/h5repack/testfiles/h5repack_int32le_2d_ex.h5": "external raw storage files are not made visible to h5wasm",
   "hdf5-1.10.8/tools/test/h5repack/testfiles/h5repack_int32le_3d_ex.h5": "external raw storage files are not made visible to h5wasm",
-  "hdf5-1.10.8/tools/test/misc/testfiles/h5clear_log_v3.h5": "HDF5 2.0 refuses files whose superblock says 'open for write'",
-  "hdf5-1.10.8/tools/test/misc/testfiles/h5clear_sec2_v3.h5": "HDF5 2.0 refuses files whose superblock says 'open for write'",
-  "hdf5-1.10.8/tools/test/misc/testfiles/latest_h5clear_log_v3.h5": "HDF5 2.0 refuses files whose superblock says 'open for write'",
-  "hdf5-1.10.8/tools/test/misc/testfiles/latest_h5clear_sec2_v3.h5": "HDF5 2.0 refuses files whose superblock says 'open for write'",
 };
 
 const results = { passed: 0, failed: 0, knownGaps: 0 };

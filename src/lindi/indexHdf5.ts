@@ -2,6 +2,7 @@ import h5wasm from "h5wasm";
 import { FileByteSource, type ByteSource } from "../hdf5/byteSource.ts";
 import { loadH5wasm, localFileReader, mountLazyFile, unmountLazyFile, type SyncReader } from "../hdf5/h5wasmRuntime.ts";
 import { Hdf5LayoutReader } from "../hdf5/layout/index.ts";
+import { withClearedStatusFlags } from "../hdf5/superblockPatch.ts";
 import { walkFile, type H5Model } from "../hdf5/walk.ts";
 import { buildLindiDocument, DEFAULT_OPTIONS, type GenerateOptions, type LindiDocument } from "./generate.ts";
 
@@ -27,7 +28,7 @@ function firstLine(e: unknown): string {
  */
 export async function walkHdf5(size: number, reader: SyncReader): Promise<H5Model> {
   const m = await loadH5wasm();
-  const mounted = mountLazyFile(m, size, reader);
+  const mounted = mountLazyFile(m, size, withClearedStatusFlags(size, reader));
   let file: InstanceType<typeof h5wasm.File> | null = null;
   try {
     try {
