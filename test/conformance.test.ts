@@ -18,13 +18,6 @@ import { compareLindi } from "./support/lindiCompare.ts";
  * starts matching fails the test too, so this list can only shrink.
  */
 const KNOWN_GAPS: Record<string, string> = {
-  "PyTables/tables/tests/blosc_bigendian.h5": "inline values: h5wasm has no Blosc filter plugin",
-  "jhdf/jhdf/src/test/resources/hdf5/bitshuffle_datasets.hdf5": "inline values: h5wasm has no bitshuffle filter plugin",
-  "kerchunk/tests/hdf5_compression_bitshuffle.h5": "inline values: h5wasm has no bitshuffle filter plugin",
-  "kerchunk/tests/hdf5_compression_lz4.h5": "inline values: h5wasm has no LZ4 filter plugin",
-  "kerchunk/tests/hdf5_mini_lz4.h5": "inline values: h5wasm has no LZ4 filter plugin",
-  "jhdf/jhdf/src/test/resources/hdf5/test_compressed_chunked_datasets_earliest.hdf5": "inline values: h5wasm has no LZF filter plugin",
-  "PyTables/tables/tests/smpl_enum.h5": "HDF5 2.0 (h5wasm) cannot convert a big-endian enum to little-endian",
   "h5py/h5py/tests/data_files/vlen_string_s390x.h5": "HDF5 2.0 (h5wasm) cannot convert a big-endian vlen string attribute",
   "jhdf/jhdf/src/test/resources/hdf5/globalheaps_test.hdf5": "h5wasm fails to read a vlen attribute spread over several global heaps",
   "hdf5-1.10.8/test/be_data.h5": "N-bit float datasets decode differently in HDF5 2.0 (h5wasm) than in 1.10.8",

@@ -236,6 +236,13 @@ function decodeUtf8(bytes: Uint8Array): string {
   }
 }
 
+/** Reverses each `size`-byte element in place (byte-order conversion). */
+export function swapElements(bytes: Uint8Array, size: number): Uint8Array {
+  if (size <= 1) return bytes;
+  for (let i = 0; i + size <= bytes.length; i += size) bytes.subarray(i, i + size).reverse();
+  return bytes;
+}
+
 /** Splits a flat list into nested lists of `shape` (row-major). */
 export function nest<T>(flat: T[], shape: readonly number[]): T | unknown[] {
   if (shape.length === 0) return flat[0] as T;

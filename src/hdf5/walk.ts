@@ -19,7 +19,7 @@ export interface H5Attr {
 export type InlineValues =
   | { kind: "bytes"; bytes: Uint8Array } // raw, little-endian (h5wasm converts)
   | { kind: "elements"; elements: H5Value[] }
-  | { kind: "error"; message: string };
+  | { kind: "error"; message: string; /** h5wasm failed to read a type LINDI can express */ readFailed: boolean };
 
 export type H5Node =
   | { kind: "group"; path: string; attrs: H5Attr[] }
@@ -80,11 +80,17 @@ function errorMessage(e: unknown): string {
   return detail.replace(/^#000: \S+ line \d+ in /, "");
 }
 
+/** Types whose elements are plain fixed-size bytes (no pointers, no nesting). */
+export function isFixedSizeSimple(md: Metadata): boolean {
+  return md.type === H5T.INTEGER || md.type === H5T.FLOAT || md.type === H5T.BITFIELD ||
+    md.type === H5T.ENUM || (md.type === H5T.STRING && !md.vlen);
+}
+
 /**
- * Raw bytes as h5py would hold them: fixed strings NUL-padded, long doubles
- * narrower than numpy's 16-byte longdouble zero-extended.
+ * Raw little-endian bytes as h5py would hold them: fixed strings NUL-padded,
+ * long doubles narrower than numpy's 16-byte longdouble zero-extended.
  */
-function normalizeRawBytes(bytes: Uint8Array, md: Metadata, dtype: NumpyDtype): Uint8Array {
+export function normalizeRawBytes(bytes: Uint8Array, md: Metadata, dtype: NumpyDtype): Uint8Array {
   const n = md.size > 0 ? bytes.length / md.size : 0;
   if (md.type === H5T.STRING && md.strpad !== 1) {
     for (let i = 0; i < n; i++) bytes.set(toNullPadded(bytes.subarray(i * md.size, (i + 1) * md.size), md.strpad), i * md.size);
@@ -163,13 +169,11 @@ export function walkFile(m: H5Module, fileId: bigint): H5Model {
       const unsupported = dtype.unsupported ?? (dtype.kind === "c" ? "complex numbers"
         : md.type === H5T.ARRAY ? "array datatypes" : md.type === H5T.OPAQUE ? "opaque datatypes"
         : md.type === H5T.VLEN ? "variable-length sequences" : null);
-      if (unsupported) return { kind: "error", message: `${unsupported}: not supported by LINDI` };
-      const simple = md.type === H5T.INTEGER || md.type === H5T.FLOAT || md.type === H5T.BITFIELD ||
-        md.type === H5T.ENUM || (md.type === H5T.STRING && !md.vlen);
-      if (simple) return { kind: "bytes", bytes: normalizeRawBytes(readDatasetBytes(m, fileId, path, md), md, dtype) };
+      if (unsupported) return { kind: "error", message: `${unsupported}: not supported by LINDI`, readFailed: false };
+      if (isFixedSizeSimple(md)) return { kind: "bytes", bytes: normalizeRawBytes(readDatasetBytes(m, fileId, path, md), md, dtype) };
       return { kind: "elements", elements: readDatasetElements(m, fileId, path, md, resolveRef) };
     } catch (e) {
-      return { kind: "error", message: `cannot read values: ${errorMessage(e)}` };
+      return { kind: "error", message: `cannot read values: ${errorMessage(e)}`, readFailed: true };
     }
   };
 

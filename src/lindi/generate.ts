@@ -1,5 +1,8 @@
 import type { Hdf5LayoutReader, ChunkRecord } from "../hdf5/layout/index.ts";
-import { isInlineDataset, type H5Model, type H5Node } from "../hdf5/walk.ts";
+import { H5T } from "../hdf5/dtype.ts";
+import { readRawDataset } from "../hdf5/rawData.ts";
+import { swapElements } from "../hdf5/values.ts";
+import { isFixedSizeSimple, isInlineDataset, normalizeRawBytes, type H5Model, type H5Node } from "../hdf5/walk.ts";
 import { convertAttributes, type ReferenceContext } from "./attributes.ts";
 import { addByteRangeRefs, isExternalArrayLink, planByteRangeArray, type ByteRangeOptions } from "./byteRangeArray.ts";
 import { encodeBloscLz4 } from "./codecs/blosc.ts";
@@ -55,7 +58,7 @@ async function emitDataset(
   if (externalLink) attrs._EXTERNAL_ARRAY_LINK = { link_type: "hdf5_dataset", name: key, url: opts.url };
 
   if (isInlineDataset(node.dtype, node.shape)) {
-    const inline = buildInlineArray(node, ctx);
+    const inline = buildInlineArray(await withFallbackValues(node, layoutReader), ctx);
     Object.assign(attrs, inline.extraAttrs);
     setAttrs(refs, key, attrs);
     refs[join(key, ".zarray")] = inline.zarray;
@@ -80,6 +83,25 @@ async function emitDataset(
     plan.refs = { ...plan.refs, offset: first.offset, size: first.size };
   }
   addByteRangeRefs(refs, key, node.shape.length, plan, opts.url, chunks);
+}
+
+/**
+ * Where h5wasm could not read an inline dataset's values (a filter plugin it
+ * lacks, a byte-order conversion HDF5 2.0 refuses), read them with our own
+ * layout reader and filter decoders instead.
+ */
+async function withFallbackValues(node: DatasetNode, layoutReader: Hdf5LayoutReader): Promise<DatasetNode> {
+  const values = node.inline;
+  if (values?.kind !== "error" || !values.readFailed || !isFixedSizeSimple(node.md)) return node;
+  let raw: Uint8Array;
+  try {
+    raw = await readRawDataset(layoutReader, await layoutReader.readDataset(node.address));
+  } catch (e) {
+    throw new LindiConversionError(node.path, `${values.message}; own decoding failed too: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  // the walk's convention is h5wasm's: little-endian elements
+  const bytes = node.md.littleEndian || node.md.size <= 1 || node.md.type === H5T.STRING ? raw.slice() : swapElements(raw.slice(), node.md.size);
+  return { ...node, inline: { kind: "bytes", bytes: normalizeRawBytes(bytes, node.md, node.dtype) } };
 }
 
 /** Runs `fn` over `items` with at most `limit` in flight; stops at the first error. */

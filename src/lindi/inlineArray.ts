@@ -1,7 +1,7 @@
 import type { Metadata } from "h5wasm";
 import { H5T, numpyDtype, elementCount, isComplexCompound } from "../hdf5/dtype.ts";
 import type { H5Ref, H5Value } from "../hdf5/values.ts";
-import { nest } from "../hdf5/values.ts";
+import { nest, swapElements } from "../hdf5/values.ts";
 import type { H5Node } from "../hdf5/walk.ts";
 import { convertSequence, decodeFixedString, referenceToJson, stripTrailingNuls, type ReferenceContext } from "./attributes.ts";
 import { LindiConversionError } from "./errors.ts";
@@ -37,13 +37,6 @@ function zarray(shape: number[], chunks: number[], dtype: string, fillValue: PyJ
 
 function chunkKey(ndim: number): string {
   return ndim === 0 ? "0" : new Array(ndim).fill("0").join(".");
-}
-
-/** Reverses each `size`-byte element in place (h5wasm gives little-endian; the file had big-endian). */
-function swapBytes(bytes: Uint8Array, size: number): Uint8Array {
-  if (size <= 1) return bytes;
-  for (let i = 0; i + size <= bytes.length; i += size) bytes.subarray(i, i + size).reverse();
-  return bytes;
 }
 
 /** The `_COMPOUND_DTYPE` label numpy/h5py gives a compound field. */
@@ -124,7 +117,7 @@ export function buildInlineArray(node: DatasetNode, ctx: ReferenceContext): Inli
       const za = zarray(shape, chunks, dtype.str, fill, null);
       if (n === 0) return { zarray: za, extraAttrs: {}, chunk: null };
       const bytes = (values as { kind: "bytes"; bytes: Uint8Array }).bytes;
-      if (dtype.str.startsWith(">")) swapBytes(bytes, dtype.itemsize);
+      if (dtype.str.startsWith(">")) swapElements(bytes, dtype.itemsize);
       if (dtype.kind === "b") for (let i = 0; i < bytes.length; i++) bytes[i] = bytes[i] ? 1 : 0;
       return { zarray: za, extraAttrs: {}, chunk: { key, bytes, typesize: dtype.itemsize } };
     }
