@@ -21,9 +21,6 @@ const KNOWN_GAPS: Record<string, string> = {
   "h5py/h5py/tests/data_files/vlen_string_s390x.h5": "HDF5 2.0 (h5wasm) cannot convert a big-endian vlen string attribute",
   "jhdf/jhdf/src/test/resources/hdf5/globalheaps_test.hdf5": "h5wasm fails to read a vlen attribute spread over several global heaps",
   "hdf5-1.10.8/test/be_data.h5": "N-bit float datasets decode differently in HDF5 2.0 (h5wasm) than in 1.10.8",
-  "hdf5-1.10.8/tools/test/h5repack/testfiles/h5repack_int32le_1d_ex.h5": "external raw storage files are not made visible to h5wasm",
-  "hdf5-1.10.8/tools/test/h5repack/testfiles/h5repack_int32le_2d_ex.h5": "external raw storage files are not made visible to h5wasm",
-  "hdf5-1.10.8/tools/test/h5repack/testfiles/h5repack_int32le_3d_ex.h5": "external raw storage files are not made visible to h5wasm",
 };
 
 const results = { passed: 0, failed: 0, knownGaps: 0 };

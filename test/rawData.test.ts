@@ -59,3 +59,10 @@ test("LZF literal runs and back references decode", () => {
   assert.equal(Buffer.from(lzfDecompress(stream, 9)).toString(), "abcabcabc");
   assert.throws(() => lzfDecompress(Uint8Array.from([0x20, 50]), 4), /corrupt LZF/);
 });
+
+test("external raw files are read next to the HDF5 file, never outside it", async () => {
+  const { siblingFileOpener } = await import("../src/lindi/indexHdf5.ts");
+  const open = siblingFileOpener(corpusFile("h5serv/test/test_files/h5ex_d_extern.h5"));
+  await assert.rejects(open("../../etc/passwd"), /not a plain relative name/);
+  await assert.rejects(open("/etc/passwd"), /not a plain relative name/);
+});

@@ -1,6 +1,31 @@
 import { elementCount } from "./dtype.ts";
 import { decodeChunk } from "./filterDecoders.ts";
-import type { DatasetLayoutInfo, Hdf5LayoutReader } from "./layout/index.ts";
+import type { ByteSource } from "./byteSource.ts";
+import type { DatasetLayoutInfo, ExternalFileSegment, Hdf5LayoutReader } from "./layout/index.ts";
+
+/** Opens a file named by an External Data Files message; absent = external storage cannot be read. */
+export type ExternalFileOpener = (name: string) => Promise<ByteSource>;
+
+async function readExternal(segments: ExternalFileSegment[], length: number, open: ExternalFileOpener | undefined): Promise<Uint8Array> {
+  if (!open) throw new Error("data stored in external raw files cannot be read from here");
+  const out = new Uint8Array(length);
+  let done = 0;
+  for (const seg of segments) {
+    if (done >= length) break;
+    const want = Math.min(seg.size, length - done);
+    const source = await open(seg.name);
+    try {
+      const bytes = await source.read(seg.offset, want);
+      if (bytes.length < want) throw new Error(`external file ${seg.name} is shorter than its segment`);
+      out.set(bytes, done);
+    } finally {
+      await source.close?.();
+    }
+    done += want;
+  }
+  if (done < length) throw new Error("external segments hold less data than the dataset");
+  return out;
+}
 
 /** `count` copies of the fill value (zeros when none is stored), in file byte order. */
 function filled(count: number, elementSize: number, fill: Uint8Array | null): Uint8Array {
@@ -44,7 +69,7 @@ function placeChunk(out: Uint8Array, chunk: Uint8Array, index: number[], chunkSh
  * reader and filter decoders. Used where h5wasm cannot read the values (a
  * filter plugin it lacks, a conversion HDF5 2.0 refuses).
  */
-export async function readRawDataset(reader: Hdf5LayoutReader, info: DatasetLayoutInfo): Promise<Uint8Array> {
+export async function readRawDataset(reader: Hdf5LayoutReader, info: DatasetLayoutInfo, openExternal?: ExternalFileOpener): Promise<Uint8Array> {
   const shape = info.shape ?? [];
   const size = info.elementSize;
   const count = elementCount(shape);
@@ -54,7 +79,7 @@ export async function readRawDataset(reader: Hdf5LayoutReader, info: DatasetLayo
     case "compact":
       return layout.data.subarray(0, count * size);
     case "contiguous": {
-      if (info.externalFiles) throw new Error("data stored in external raw files");
+      if (info.externalFiles) return readExternal(info.externalSegments ?? [], count * size, openExternal);
       if (layout.address === null) return filled(count, size, fill);
       const bytes = await reader.source.read(layout.address, count * size);
       if (bytes.length < count * size) throw new Error("contiguous data extends past the end of the file");

@@ -1,6 +1,6 @@
 import type { Hdf5LayoutReader, ChunkRecord } from "../hdf5/layout/index.ts";
 import { H5T } from "../hdf5/dtype.ts";
-import { readRawDataset } from "../hdf5/rawData.ts";
+import { readRawDataset, type ExternalFileOpener } from "../hdf5/rawData.ts";
 import { swapElements } from "../hdf5/values.ts";
 import { isFixedSizeSimple, isInlineDataset, normalizeRawBytes, type H5Model, type H5Node } from "../hdf5/walk.ts";
 import { convertAttributes, type ReferenceContext } from "./attributes.ts";
@@ -17,6 +17,8 @@ export interface GenerateOptions extends ByteRangeOptions {
   url: string;
   /** How many datasets' layouts are read at once (many in flight helps remote sources). */
   concurrency?: number;
+  /** Opens files named by External Data Files messages (local files only); absent = not readable. */
+  openExternalFile?: ExternalFileOpener;
 }
 
 export const DEFAULT_OPTIONS: ByteRangeOptions = { chunksThreshold: 1000, splitBytes: 20_000_000 };
@@ -58,7 +60,7 @@ async function emitDataset(
   if (externalLink) attrs._EXTERNAL_ARRAY_LINK = { link_type: "hdf5_dataset", name: key, url: opts.url };
 
   if (isInlineDataset(node.dtype, node.shape)) {
-    const inline = buildInlineArray(await withFallbackValues(node, layoutReader), ctx);
+    const inline = buildInlineArray(await withFallbackValues(node, layoutReader, opts.openExternalFile), ctx);
     Object.assign(attrs, inline.extraAttrs);
     setAttrs(refs, key, attrs);
     refs[join(key, ".zarray")] = inline.zarray;
@@ -90,12 +92,12 @@ async function emitDataset(
  * lacks, a byte-order conversion HDF5 2.0 refuses), read them with our own
  * layout reader and filter decoders instead.
  */
-async function withFallbackValues(node: DatasetNode, layoutReader: Hdf5LayoutReader): Promise<DatasetNode> {
+async function withFallbackValues(node: DatasetNode, layoutReader: Hdf5LayoutReader, openExternal?: ExternalFileOpener): Promise<DatasetNode> {
   const values = node.inline;
   if (values?.kind !== "error" || !values.readFailed || !isFixedSizeSimple(node.md)) return node;
   let raw: Uint8Array;
   try {
-    raw = await readRawDataset(layoutReader, await layoutReader.readDataset(node.address));
+    raw = await readRawDataset(layoutReader, await layoutReader.readDataset(node.address), openExternal);
   } catch (e) {
     throw new LindiConversionError(node.path, `${values.message}; own decoding failed too: ${e instanceof Error ? e.message : String(e)}`);
   }

@@ -1,4 +1,6 @@
 import h5wasm from "h5wasm";
+import { dirname, isAbsolute, join, resolve } from "node:path";
+import type { ExternalFileOpener } from "../hdf5/rawData.ts";
 import { FileByteSource, type ByteSource } from "../hdf5/byteSource.ts";
 import { loadH5wasm, localFileReader, mountLazyFile, unmountLazyFile, type SyncReader } from "../hdf5/h5wasmRuntime.ts";
 import { Hdf5LayoutReader } from "../hdf5/layout/index.ts";
@@ -68,12 +70,26 @@ export async function indexHdf5(
   return buildLindiDocument(model, layoutReader, { ...DEFAULT_OPTIONS, ...opts });
 }
 
+/**
+ * Opens external raw data files next to a local HDF5 file, as HDF5 does for
+ * relative names. Absolute names and names leaving the folder are refused.
+ */
+export function siblingFileOpener(hdf5Path: string): ExternalFileOpener {
+  const dir = dirname(resolve(hdf5Path));
+  return async (name) => {
+    if (isAbsolute(name) || name.split(/[\\/]/).includes("..")) {
+      throw new Error(`external file name ${JSON.stringify(name)} is not a plain relative name`);
+    }
+    return FileByteSource.open(join(dir, name));
+  };
+}
+
 /** Indexes a local HDF5 file; `url` is what the refs point to. */
 export async function indexLocalFile(path: string, opts: Partial<GenerateOptions> & { url: string }): Promise<LindiDocument> {
   const local = localFileReader(path);
   const source = await FileByteSource.open(path);
   try {
-    return await indexHdf5(local.size, local.reader, source, opts);
+    return await indexHdf5(local.size, local.reader, source, { openExternalFile: siblingFileOpener(path), ...opts });
   } finally {
     local.close();
     await source.close();

@@ -1,7 +1,7 @@
 import { Hdf5FormatError } from "./errors.ts";
 import { decodeDataspace } from "./messages/dataspace.ts";
 import { decodeDatatype } from "./messages/datatype.ts";
-import { MSG_EXTERNAL_FILES } from "./messages/external.ts";
+import { decodeExternalFiles, MSG_EXTERNAL_FILES } from "./messages/external.ts";
 import { decodeFillValue, decodeOldFillValue } from "./messages/fillValue.ts";
 import { decodeFilterPipeline } from "./messages/filterPipeline.ts";
 import { decodeLayout } from "./messages/layout.ts";
@@ -120,7 +120,8 @@ export async function readDatasetInfo(rc: DatasetReadContext, address: number): 
   }
   if (fillValue.source === "old-fill-value") fillValue.allocTime = defaultAllocTime(layout);
 
-  return {
+  const external = oh.messages.find((m) => m.type === MSG_EXTERNAL_FILES);
+  const info: DatasetLayoutInfo = {
     objectHeaderAddress: address,
     shape: dataspace.shape,
     maxShape: dataspace.maxShape,
@@ -129,6 +130,8 @@ export async function readDatasetInfo(rc: DatasetReadContext, address: number): 
     layout,
     filters,
     fillValue,
-    externalFiles: oh.messages.some((m) => m.type === MSG_EXTERNAL_FILES),
+    externalFiles: external !== undefined,
   };
+  if (external) info.externalSegments = await decodeExternalFiles(io, external.data, external.position);
+  return info;
 }

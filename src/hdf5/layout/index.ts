@@ -27,6 +27,7 @@ export type {
   ChunkedLayout,
   DatasetLayoutInfo,
   DatatypeInfo,
+  ExternalFileSegment,
   FillValueInfo,
   FilterInfo,
   StorageLayout,

@@ -116,6 +116,17 @@ export interface DatasetLayoutInfo {
   fillValue: FillValueInfo;
   /** External Data Files message present (raw data lives in other files). */
   externalFiles: boolean;
+  /** The external segments when `externalFiles` is set. */
+  externalSegments?: ExternalFileSegment[];
+}
+
+/** One piece of a dataset stored in an external raw file (H5Pset_external). */
+export interface ExternalFileSegment {
+  /** File name as stored (resolved by the reader, e.g. relative to the HDF5 file). */
+  name: string;
+  offset: number;
+  /** Bytes in this segment (may be "unlimited" = very large for the last one). */
+  size: number;
 }
 
 export interface ChunkRecord {
