@@ -19,8 +19,6 @@ import { compareLindi } from "./support/lindiCompare.ts";
  * starts matching fails the test too, so this list can only shrink.
  */
 const KNOWN_GAPS: Record<string, string> = {
-  "h5py/h5py/tests/data_files/vlen_string_s390x.h5": "HDF5 2.0 (h5wasm) cannot convert a big-endian vlen string attribute",
-  "jhdf/jhdf/src/test/resources/hdf5/globalheaps_test.hdf5": "h5wasm fails to read a vlen attribute spread over several global heaps",
   "hdf5-1.10.8/test/be_data.h5": "N-bit float datasets decode differently in HDF5 2.0 (h5wasm) than in 1.10.8",
 };
 

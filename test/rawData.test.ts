@@ -66,3 +66,29 @@ test("external raw files are read next to the HDF5 file, never outside it", asyn
   await assert.rejects(open("../../etc/passwd"), /not a plain relative name/);
   await assert.rejects(open("/etc/passwd"), /not a plain relative name/);
 });
+
+test("variable-length strings read through the global heap equal HDF5's", async () => {
+  const rel = "generated-nwb/ecephys.nwb";
+  const source = await FileByteSource.open(corpusFile(rel));
+  const reader = await Hdf5LayoutReader.open(source);
+  let compared = 0;
+  try {
+    await withH5File(corpusFile(rel), async (f, M) => {
+      for (const path of listDatasetPaths(f, M)) {
+        const md = M.get_dataset_metadata(f.file_id, path);
+        if (md.type !== 3 || !md.vlen || md.shape === null) continue;
+        const info = await reader.readDataset(objectAddress(f, M, path));
+        const raw = await readRawDataset(reader, info);
+        const count = md.shape.reduce((a, b) => a * b, 1);
+        const strings = (await reader.readVlenElements(raw, count)).map((b) => new TextDecoder().decode(b));
+        const expected = f.get(path) as unknown as { value: unknown };
+        const value = expected.value;
+        assert.deepEqual(strings, Array.isArray(value) ? value : [value], path);
+        compared++;
+      }
+    });
+  } finally {
+    await source.close();
+  }
+  assert.ok(compared >= 3, `only ${compared} vlen string datasets compared`);
+});

@@ -77,7 +77,7 @@ export function readDatasetElements(m: H5Module, fileId: bigint, path: string, m
     m,
     md.size * n,
     (ptr) => m.get_dataset_data(fileId, path, null, null, null, ptr),
-    (heap, ptr) => decodeElements(m, heap, ptr, md, n, resolve),
+    (heap, ptr) => decodeElements(heap, ptr, md, n, resolve),
     needsReclaim(md) ? (ptr) => m.reclaim_vlen_memory(fileId, path, "", ptr) : null,
   );
 }
@@ -97,19 +97,26 @@ export function readAttributeElements(
     m,
     md.size * n,
     (ptr) => m.get_attribute_data(fileId, objPath, name, ptr),
-    (heap, ptr) => decodeElements(m, heap, ptr, md, n, resolve),
+    (heap, ptr) => decodeElements(heap, ptr, md, n, resolve),
     needsReclaim(md) ? (ptr) => m.reclaim_vlen_memory(fileId, objPath, name, ptr) : null,
   );
 }
 
-function decodeElements(m: H5Module, heap: Uint8Array, ptr: number, md: Metadata, n: number, resolve: RefResolver): H5Value[] {
+function decodeElements(heap: Uint8Array, ptr: number, md: Metadata, n: number, resolve: RefResolver): H5Value[] {
   const view = new DataView(heap.buffer, heap.byteOffset, heap.byteLength);
   const out: H5Value[] = new Array(n);
-  for (let i = 0; i < n; i++) out[i] = decodeOne(m, heap, view, ptr + i * md.size, md, resolve);
+  for (let i = 0; i < n; i++) out[i] = decodeOne(heap, view, ptr + i * md.size, md, resolve);
   return out;
 }
 
-function decodeOne(m: H5Module, heap: Uint8Array, view: DataView, at: number, md: Metadata, resolve: RefResolver): H5Value {
+/** Decodes `n` elements of a fixed-size type (no pointers) from little-endian bytes. */
+export function decodeFixedElements(bytes: Uint8Array, md: Metadata, n: number): H5Value[] {
+  return decodeElements(bytes, 0, md, n, () => {
+    throw new Error("references cannot be decoded from raw bytes");
+  });
+}
+
+function decodeOne(heap: Uint8Array, view: DataView, at: number, md: Metadata, resolve: RefResolver): H5Value {
   switch (md.type) {
     case H5T.INTEGER:
     case H5T.BITFIELD:
@@ -133,14 +140,14 @@ function decodeOne(m: H5Module, heap: Uint8Array, view: DataView, at: number, md
       return resolve(heap.slice(at, at + md.size), md.ref_type === "region");
     case H5T.COMPOUND: {
       const members = (md.compound_type?.members ?? []) as (Metadata & { offset: number })[];
-      return members.map((mm) => decodeOne(m, heap, view, at + mm.offset, mm, resolve));
+      return members.map((mm) => decodeOne(heap, view, at + mm.offset, mm, resolve));
     }
     case H5T.ARRAY: {
       const base = md.array_type as Metadata;
       const shape = (base.shape ?? []) as number[];
       const count = shape.reduce((a, b) => a * b, 1);
       const flat: H5Value[] = [];
-      for (let i = 0; i < count; i++) flat.push(decodeOne(m, heap, view, at + i * base.size, base, resolve));
+      for (let i = 0; i < count; i++) flat.push(decodeOne(heap, view, at + i * base.size, base, resolve));
       return nest(flat, shape) as H5Value;
     }
     case H5T.VLEN: {
@@ -148,7 +155,7 @@ function decodeOne(m: H5Module, heap: Uint8Array, view: DataView, at: number, md
       const p = view.getUint32(at + 4, true);
       const base = md.vlen_type as Metadata;
       const items: H5Value[] = [];
-      for (let i = 0; i < len; i++) items.push(decodeOne(m, heap, view, p + i * base.size, base, resolve));
+      for (let i = 0; i < len; i++) items.push(decodeOne(heap, view, p + i * base.size, base, resolve));
       return items;
     }
     default:

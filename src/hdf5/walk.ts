@@ -13,6 +13,8 @@ export interface H5Attr {
   elements: H5Value[] | null;
   /** Why the value could not be read, when it could not. */
   error?: string;
+  /** h5wasm failed to read it (the type itself was understood). */
+  readFailed?: boolean;
 }
 
 /** What LINDI inlines of a dataset, read with h5wasm (filters already undone). */
@@ -22,7 +24,7 @@ export type InlineValues =
   | { kind: "error"; message: string; /** h5wasm failed to read a type LINDI can express */ readFailed: boolean };
 
 export type H5Node =
-  | { kind: "group"; path: string; attrs: H5Attr[] }
+  | { kind: "group"; path: string; /** object header address (relative, as HDF5 reports it) */ address: number; attrs: H5Attr[] }
   | { kind: "soft-link"; path: string; target: string; dangling: boolean }
   | { kind: "external-link"; path: string; file: string; target: string }
   | {
@@ -86,19 +88,23 @@ export function isFixedSizeSimple(md: Metadata): boolean {
     md.type === H5T.ENUM || (md.type === H5T.STRING && !md.vlen);
 }
 
+export function isVlenString(md: Metadata): boolean {
+  return md.type === H5T.STRING && md.vlen;
+}
+
 /**
  * Raw little-endian bytes as h5py would hold them: fixed strings NUL-padded,
  * long doubles narrower than numpy's 16-byte longdouble zero-extended.
  */
-export function normalizeRawBytes(bytes: Uint8Array, md: Metadata, dtype: NumpyDtype): Uint8Array {
+export function normalizeRawBytes(bytes: Uint8Array, md: Metadata, itemsize: number): Uint8Array {
   const n = md.size > 0 ? bytes.length / md.size : 0;
   if (md.type === H5T.STRING && md.strpad !== 1) {
     for (let i = 0; i < n; i++) bytes.set(toNullPadded(bytes.subarray(i * md.size, (i + 1) * md.size), md.strpad), i * md.size);
     return bytes;
   }
-  if (md.type === H5T.FLOAT && dtype.itemsize > md.size) {
-    const out = new Uint8Array(n * dtype.itemsize);
-    for (let i = 0; i < n; i++) out.set(bytes.subarray(i * md.size, (i + 1) * md.size), i * dtype.itemsize);
+  if (md.type === H5T.FLOAT && itemsize > md.size) {
+    const out = new Uint8Array(n * itemsize);
+    for (let i = 0; i < n; i++) out.set(bytes.subarray(i * md.size, (i + 1) * md.size), i * itemsize);
     return out;
   }
   return bytes;
@@ -158,6 +164,7 @@ export function walkFile(m: H5Module, fileId: bigint): H5Model {
         attr.elements = readAttributeElements(m, fileId, path, name, md, resolveRef);
       } catch (e) {
         attr.error = errorMessage(e);
+        attr.readFailed = true;
       }
       return attr;
     });
@@ -170,7 +177,7 @@ export function walkFile(m: H5Module, fileId: bigint): H5Model {
         : md.type === H5T.ARRAY ? "array datatypes" : md.type === H5T.OPAQUE ? "opaque datatypes"
         : md.type === H5T.VLEN ? "variable-length sequences" : null);
       if (unsupported) return { kind: "error", message: `${unsupported}: not supported by LINDI`, readFailed: false };
-      if (isFixedSizeSimple(md)) return { kind: "bytes", bytes: normalizeRawBytes(readDatasetBytes(m, fileId, path, md), md, dtype) };
+      if (isFixedSizeSimple(md)) return { kind: "bytes", bytes: normalizeRawBytes(readDatasetBytes(m, fileId, path, md), md, dtype.itemsize) };
       return { kind: "elements", elements: readDatasetElements(m, fileId, path, md, resolveRef) };
     } catch (e) {
       return { kind: "error", message: `cannot read values: ${errorMessage(e)}`, readFailed: true };
@@ -197,8 +204,8 @@ export function walkFile(m: H5Module, fileId: bigint): H5Model {
     });
   };
 
-  const visitGroup = (path: string, ancestors: Set<number>) => {
-    nodes.push({ kind: "group", path, attrs: readAttrs(path) });
+  const visitGroup = (path: string, address: number, ancestors: Set<number>) => {
+    nodes.push({ kind: "group", path, address, attrs: readAttrs(path) });
     for (const name of m.get_names(fileId, path, false) as string[]) {
       const child = childPath(path, name);
       const soft = m.get_symbolic_link(fileId, child) as string | null;
@@ -235,7 +242,7 @@ export function walkFile(m: H5Module, fileId: bigint): H5Model {
           continue;
         }
         ancestors.add(address);
-        visitGroup(child, ancestors);
+        visitGroup(child, address, ancestors);
         ancestors.delete(address);
       } else if (type === m.H5G_DATASET) {
         try {
@@ -248,6 +255,7 @@ export function walkFile(m: H5Module, fileId: bigint): H5Model {
     }
   };
 
-  visitGroup("/", new Set([readAddress(m, fileId, "/")]));
+  const rootAddress = readAddress(m, fileId, "/");
+  visitGroup("/", rootAddress, new Set([rootAddress]));
   return { nodes, rootObjectId: readObjectId("/"), objectIds };
 }

@@ -1,8 +1,7 @@
 import type { Hdf5LayoutReader, ChunkRecord } from "../hdf5/layout/index.ts";
-import { H5T } from "../hdf5/dtype.ts";
-import { readRawDataset, type ExternalFileOpener } from "../hdf5/rawData.ts";
-import { swapElements } from "../hdf5/values.ts";
-import { isFixedSizeSimple, isInlineDataset, normalizeRawBytes, type H5Model, type H5Node } from "../hdf5/walk.ts";
+import type { ExternalFileOpener } from "../hdf5/rawData.ts";
+import { isInlineDataset, type H5Model, type H5Node } from "../hdf5/walk.ts";
+import { withFallbackAttrs, withFallbackValues } from "./fallbackValues.ts";
 import { convertAttributes, type ReferenceContext } from "./attributes.ts";
 import { addByteRangeRefs, isExternalArrayLink, planByteRangeArray, type ByteRangeOptions } from "./byteRangeArray.ts";
 import { encodeBloscLz4 } from "./codecs/blosc.ts";
@@ -55,7 +54,7 @@ async function emitDataset(
 ): Promise<void> {
   const key = zarrKey(node.path);
   if (node.shape === null) throw new LindiConversionError(node.path, "datasets with a null dataspace are not supported by LINDI");
-  const attrs = convertAttributes(node.attrs, node.path, ctx);
+  const attrs = convertAttributes(await withFallbackAttrs(node.attrs, node.address, layoutReader), node.path, ctx);
   const externalLink = isExternalArrayLink(node.shape, node.chunks, opts.chunksThreshold);
   if (externalLink) attrs._EXTERNAL_ARRAY_LINK = { link_type: "hdf5_dataset", name: key, url: opts.url };
 
@@ -85,25 +84,6 @@ async function emitDataset(
     plan.refs = { ...plan.refs, offset: first.offset, size: first.size };
   }
   addByteRangeRefs(refs, key, node.shape.length, plan, opts.url, chunks);
-}
-
-/**
- * Where h5wasm could not read an inline dataset's values (a filter plugin it
- * lacks, a byte-order conversion HDF5 2.0 refuses), read them with our own
- * layout reader and filter decoders instead.
- */
-async function withFallbackValues(node: DatasetNode, layoutReader: Hdf5LayoutReader, openExternal?: ExternalFileOpener): Promise<DatasetNode> {
-  const values = node.inline;
-  if (values?.kind !== "error" || !values.readFailed || !isFixedSizeSimple(node.md)) return node;
-  let raw: Uint8Array;
-  try {
-    raw = await readRawDataset(layoutReader, await layoutReader.readDataset(node.address), openExternal);
-  } catch (e) {
-    throw new LindiConversionError(node.path, `${values.message}; own decoding failed too: ${e instanceof Error ? e.message : String(e)}`);
-  }
-  // the walk's convention is h5wasm's: little-endian elements
-  const bytes = node.md.littleEndian || node.md.size <= 1 || node.md.type === H5T.STRING ? raw.slice() : swapElements(raw.slice(), node.md.size);
-  return { ...node, inline: { kind: "bytes", bytes: normalizeRawBytes(bytes, node.md, node.dtype) } };
 }
 
 /** Runs `fn` over `items` with at most `limit` in flight; stops at the first error. */
@@ -138,7 +118,7 @@ export async function buildLindiDocument(model: H5Model, layoutReader: Hdf5Layou
     switch (node.kind) {
       case "group": {
         const key = zarrKey(node.path);
-        setAttrs(refs, key, convertAttributes(node.attrs, node.path, ctx));
+        setAttrs(refs, key, convertAttributes(await withFallbackAttrs(node.attrs, node.address, layoutReader), node.path, ctx));
         refs[join(key, ".zgroup")] = { zarr_format: 2 };
         break;
       }

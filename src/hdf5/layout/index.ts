@@ -13,7 +13,9 @@ import { listExtensibleArray } from "./chunkIndex/extensibleArray.ts";
 import { listFixedArray } from "./chunkIndex/fixedArray.ts";
 import { listImplicit } from "./chunkIndex/implicit.ts";
 import { listSingleChunk } from "./chunkIndex/single.ts";
+import { readCompactAttribute, type RawAttribute } from "./attributes.ts";
 import { readDatasetInfo } from "./dataset.ts";
+import { GlobalHeapReader, readVlenElements } from "./globalHeap.ts";
 import { Hdf5FormatError, Hdf5TruncatedError, Hdf5UnsupportedError } from "./errors.ts";
 import { FileIo, type ReadStats } from "./reader.ts";
 import { SohmResolver } from "./sohm.ts";
@@ -35,11 +37,13 @@ export type {
 } from "./types.ts";
 export { Hdf5FormatError, Hdf5TruncatedError, Hdf5UnsupportedError } from "./errors.ts";
 export type { ReadStats } from "./reader.ts";
+export type { RawAttribute } from "./attributes.ts";
 
 export class Hdf5LayoutReader {
   private readonly io: FileIo;
   private readonly sohm: SohmResolver;
   private readonly extension: SuperblockExtension;
+  private readonly globalHeap: GlobalHeapReader;
 
   private constructor(
     readonly source: ByteSource,
@@ -53,6 +57,17 @@ export class Hdf5LayoutReader {
     const ext = superblock.extensionAddress;
     this.extension = new SuperblockExtension(this.io, ext === null ? null : ext + superblock.baseAddress);
     this.sohm = new SohmResolver(this.io, this.extension);
+    this.globalHeap = new GlobalHeapReader(this.io);
+  }
+
+  /** A compactly stored attribute's raw data, or null (`address` relative, as HDF5 reports it). */
+  readAttribute(address: number, name: string): Promise<RawAttribute | null> {
+    return readCompactAttribute(this.io, address + this.superblock.baseAddress, name);
+  }
+
+  /** The bytes of each variable-length element of raw (file-format) data. */
+  readVlenElements(raw: Uint8Array, count: number): Promise<Uint8Array[]> {
+    return readVlenElements(this.io, this.globalHeap, raw, count);
   }
 
   /** Finds and parses the superblock. */

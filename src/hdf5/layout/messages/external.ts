@@ -15,7 +15,7 @@ export async function decodeExternalFiles(io: FileIo, data: Uint8Array, position
   c.skip(3);
   c.u16(); // allocated slots
   const used = c.u16();
-  const heapAddress = c.requiredOffset("local heap address") + io.ctx.baseAddress;
+  const heapAddress = c.requiredOffset("local heap address");
   const slots: { nameOffset: number; offset: number; size: number }[] = [];
   for (let i = 0; i < used; i++) {
     const nameOffset = c.length();
@@ -32,7 +32,7 @@ export async function decodeExternalFiles(io: FileIo, data: Uint8Array, position
   h.skip(4); // version, reserved
   const segmentSize = h.length();
   h.length(); // free list head
-  const segment = h.requiredOffset("local heap data segment") + io.ctx.baseAddress;
+  const segment = h.requiredOffset("local heap data segment");
   const names = await io.read(segment, segmentSize, "local heap data");
   const decoder = new TextDecoder();
   return slots.map((s) => {
