@@ -14,18 +14,10 @@ import { corpusFile } from "./support/corpus.ts";
 import { goldenFile, readGoldenList } from "./support/golden.ts";
 import { compareLindi } from "./support/lindiCompare.ts";
 
-/**
- * Goldens we do not match yet, each with the reason. A listed file that
- * starts matching fails the test too, so this list can only shrink.
- */
-const KNOWN_GAPS: Record<string, string> = {
-  "hdf5-1.10.8/test/be_data.h5": "N-bit float datasets decode differently in HDF5 2.0 (h5wasm) than in 1.10.8",
-};
-
-const results = { passed: 0, failed: 0, knownGaps: 0 };
+const results = { passed: 0, failed: 0 };
 
 after(() => {
-  process.stdout.write(`conformance: ${results.passed} passed, ${results.failed} failed (known gaps: ${results.knownGaps})\n`);
+  process.stdout.write(`conformance: ${results.passed} passed, ${results.failed} failed\n`);
 });
 
 async function differences(rel: string): Promise<string[]> {
@@ -43,14 +35,8 @@ async function differences(rel: string): Promise<string[]> {
 }
 
 for (const rel of readGoldenList()) {
-  const gap = KNOWN_GAPS[rel];
-  test(`golden ${rel}${gap ? " (known gap)" : ""}`, async () => {
+  test(`golden ${rel}`, async () => {
     const diffs = await differences(rel);
-    if (gap) {
-      results.knownGaps++;
-      assert.notDeepEqual(diffs, [], `${rel} now matches the reference: remove it from KNOWN_GAPS`);
-      return;
-    }
     if (diffs.length > 0) results.failed++;
     else results.passed++;
     assert.deepEqual(diffs, [], `${rel} differs from the reference:\n${diffs.slice(0, 20).join("\n")}`);

@@ -92,3 +92,18 @@ test("variable-length strings read through the global heap equal HDF5's", async 
   }
   assert.ok(compared >= 3, `only ${compared} vlen string datasets compared`);
 });
+
+test("custom float layouts convert to IEEE like HDF5's conversion", async () => {
+  const { customFloatValue, isIeeeLayout } = await import("../src/hdf5/customFloat.ts");
+  // be_data.h5's N-bit test type: sign at 26, 6-bit exponent at 20, 13-bit mantissa at 7, bias 31
+  const layout = { bitOffset: 7, precision: 20, signPosition: 26, exponentPosition: 20, exponentSize: 6, mantissaPosition: 7, mantissaSize: 13, exponentBias: 31, normalization: 2 };
+  const encode = (sign: number, exp: number, mant: number) => {
+    const v = (sign << 26) | (exp << 20) | (mant << 7);
+    return Uint8Array.from([v & 255, (v >> 8) & 255, (v >> 16) & 255, (v >>> 24) & 255]);
+  };
+  assert.equal(customFloatValue(encode(0, 31, 0), layout), 1);
+  assert.equal(customFloatValue(encode(1, 32, 1 << 12), layout), -3);
+  assert.equal(customFloatValue(encode(0, 0, 0), layout), 0);
+  assert.equal(isIeeeLayout(layout, 4), false);
+  assert.equal(isIeeeLayout({ bitOffset: 0, precision: 32, signPosition: 31, exponentPosition: 23, exponentSize: 8, mantissaPosition: 0, mantissaSize: 23, exponentBias: 127, normalization: 2 }, 4), true);
+});

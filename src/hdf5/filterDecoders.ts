@@ -137,6 +137,40 @@ export function bitshuffleDecode(src: Uint8Array, cd: number[], outSize: number)
 }
 
 /**
+ * The N-bit filter (5) for atomic types: each element's `precision`
+ * significant bits (starting at bit `offset`) are packed MSB-first into a
+ * bit stream; restoring puts them back in place with the padding bits zero.
+ * cd: [count, need-not-compress, elements, class (1 = atomic), size, order (0 LE, 1 BE), precision, offset].
+ */
+export function nbitDecode(src: Uint8Array, cd: number[]): Uint8Array {
+  const [, notCompressed, count = 0, cls, size = 0, order, precision = 0, offset = 0] = cd;
+  if (notCompressed) return src;
+  if (cls !== 1) throw new Error("N-bit filter on compound or array types is not supported");
+  const out = new Uint8Array(count * size);
+  let byte = 0;
+  let bitsLeft = 8;
+  const nextBit = (): number => {
+    if (bitsLeft === 0) {
+      byte++;
+      bitsLeft = 8;
+    }
+    bitsLeft--;
+    return ((src[byte] ?? 0) >> bitsLeft) & 1;
+  };
+  for (let e = 0; e < count; e++) {
+    const base = e * size;
+    // most significant data bit first; bit b of the element value (LSB = 0)
+    for (let b = offset + precision - 1; b >= offset; b--) {
+      if (!nextBit()) continue;
+      const byteInValue = b >> 3;
+      const at = order === 1 ? base + size - 1 - byteInValue : base + byteInValue;
+      out[at]! |= 1 << (b & 7);
+    }
+  }
+  return out;
+}
+
+/**
  * Undoes an HDF5 filter pipeline on one stored chunk (filters run in reverse
  * order; bit i of `filterMask` means filter i was skipped for this chunk).
  * `chunkBytes` is the chunk's decoded size.
@@ -155,6 +189,9 @@ export async function decodeChunk(stored: Uint8Array, filters: FilterInfo[], fil
         break;
       case 3:
         data = data.subarray(0, data.length - 4);
+        break;
+      case 5:
+        data = nbitDecode(data, f.cdValues);
         break;
       case 32000:
         data = lzfDecompress(data, f.cdValues[2] || chunkBytes);

@@ -177,7 +177,13 @@ export function walkFile(m: H5Module, fileId: bigint): H5Model {
         : md.type === H5T.ARRAY ? "array datatypes" : md.type === H5T.OPAQUE ? "opaque datatypes"
         : md.type === H5T.VLEN ? "variable-length sequences" : null);
       if (unsupported) return { kind: "error", message: `${unsupported}: not supported by LINDI`, readFailed: false };
-      if (isFixedSizeSimple(md)) return { kind: "bytes", bytes: normalizeRawBytes(readDatasetBytes(m, fileId, path, md), md, dtype.itemsize) };
+      if (isFixedSizeSimple(md)) {
+        // HDF5 2.0 (h5wasm) restores N-bit packed data wrongly: leave it to our own decoder
+        if ((m.get_dataset_filters(fileId, path) as { id: number }[]).some((f) => f.id === 5)) {
+          return { kind: "error", message: "N-bit filtered data is decoded by our own reader", readFailed: true };
+        }
+        return { kind: "bytes", bytes: normalizeRawBytes(readDatasetBytes(m, fileId, path, md), md, dtype.itemsize) };
+      }
       return { kind: "elements", elements: readDatasetElements(m, fileId, path, md, resolveRef) };
     } catch (e) {
       return { kind: "error", message: `cannot read values: ${errorMessage(e)}`, readFailed: true };

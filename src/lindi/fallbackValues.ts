@@ -1,3 +1,4 @@
+import { customFloatsToIeee, isIeeeLayout } from "../hdf5/customFloat.ts";
 import { elementCount, H5T } from "../hdf5/dtype.ts";
 import type { Hdf5LayoutReader } from "../hdf5/layout/index.ts";
 import { readRawDataset, type ExternalFileOpener } from "../hdf5/rawData.ts";
@@ -34,11 +35,16 @@ export async function withFallbackValues(node: DatasetNode, reader: Hdf5LayoutRe
   const md = node.md;
   if (values?.kind !== "error" || !values.readFailed || !(isFixedSizeSimple(md) || isVlenString(md))) return node;
   try {
-    const raw = await readRawDataset(reader, await reader.readDataset(node.address), openExternal);
+    const info = await reader.readDataset(node.address);
+    const raw = await readRawDataset(reader, info, openExternal);
     if (isVlenString(md)) {
       return { ...node, inline: { kind: "elements", elements: await vlenStrings(reader, raw, elementCount(node.shape ?? [])) } };
     }
-    return { ...node, inline: { kind: "bytes", bytes: toWalkBytes(raw, md, node.dtype.itemsize) } };
+    let bytes = toWalkBytes(raw, md, node.dtype.itemsize);
+    // h5py converts custom float layouts (e.g. N-bit reduced precision) to IEEE on read
+    const float = info.datatype.float;
+    if (float && !isIeeeLayout(float, md.size)) bytes = customFloatsToIeee(bytes, md.size, float);
+    return { ...node, inline: { kind: "bytes", bytes } };
   } catch (e) {
     throw new LindiConversionError(node.path, `${values.message}; own decoding failed too: ${e instanceof Error ? e.message : String(e)}`);
   }

@@ -32,6 +32,7 @@ export type {
   ExternalFileSegment,
   FillValueInfo,
   FilterInfo,
+  FloatLayout,
   StorageLayout,
   Superblock,
 } from "./types.ts";

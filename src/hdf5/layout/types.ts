@@ -98,6 +98,22 @@ export interface DatatypeInfo {
   size: number;
   /** Byte order for classes with one (fixed, float, time, bitfield, and enum/array of those), else null. */
   byteOrder: "LE" | "BE" | null;
+  /** Bit layout of a floating-point type (class 1). */
+  float?: FloatLayout;
+}
+
+/** Where the fields of a floating-point value sit (bit positions from the least significant bit). */
+export interface FloatLayout {
+  bitOffset: number;
+  precision: number;
+  signPosition: number;
+  exponentPosition: number;
+  exponentSize: number;
+  mantissaPosition: number;
+  mantissaSize: number;
+  exponentBias: number;
+  /** 0 none, 1 most significant bit always set, 2 implied (IEEE). */
+  normalization: number;
 }
 
 export interface DatasetLayoutInfo {

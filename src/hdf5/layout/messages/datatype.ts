@@ -1,5 +1,5 @@
 import { Cursor, type SizeContext } from "../reader.ts";
-import type { DatatypeInfo } from "../types.ts";
+import type { DatatypeInfo, FloatLayout } from "../types.ts";
 
 /**
  * Datatype message (0x0003): only what layout needs - class, size and byte
@@ -19,10 +19,15 @@ function decode(c: Cursor, depth: number): DatatypeInfo {
   // Class 11 is HDF5 2.0's complex number type; only its size is needed here.
   if (cls > 11) c.fail(`unknown datatype class ${cls}`);
   const bits0 = c.u8();
-  c.skip(2);
+  const bits1 = c.u8();
+  c.skip(1);
   const size = c.u32();
   let byteOrder: "LE" | "BE" | null = null;
-  if (cls === 0 || cls === 1 || cls === 2 || cls === 4) {
+  if (cls === 1) {
+    byteOrder = bits0 & 0x01 ? "BE" : "LE";
+    return { class: cls, version, size, byteOrder, float: decodeFloatProperties(c, bits0, bits1) };
+  }
+  if (cls === 0 || cls === 2 || cls === 4) {
     byteOrder = bits0 & 0x01 ? "BE" : "LE";
   } else if (cls === 8) {
     // enum: base type follows directly
@@ -44,4 +49,19 @@ function decode(c: Cursor, depth: number): DatatypeInfo {
     }
   }
   return { class: cls, version, size, byteOrder };
+}
+
+/** Floating-point properties: bit offset, precision, field locations and sizes, exponent bias. */
+function decodeFloatProperties(c: Cursor, bits0: number, bits1: number): FloatLayout {
+  return {
+    bitOffset: c.u16(),
+    precision: c.u16(),
+    exponentPosition: c.u8(),
+    exponentSize: c.u8(),
+    mantissaPosition: c.u8(),
+    mantissaSize: c.u8(),
+    exponentBias: c.u32(),
+    signPosition: bits1,
+    normalization: (bits0 >> 4) & 0x03,
+  };
 }
