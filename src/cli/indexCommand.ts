@@ -2,6 +2,7 @@ import { mkdir, rename, writeFile } from "node:fs/promises";
 import { dirname, relative, resolve, sep } from "node:path";
 import { parseArgs } from "node:util";
 import { indexLocalFile } from "../lindi/indexHdf5.ts";
+import { createCliRemoteIndexer } from "../index/remoteCli.ts";
 import { DEFAULT_OPTIONS, type LindiDocument } from "../lindi/generate.ts";
 import { stringifyPython } from "../lindi/pythonJson.ts";
 import { parseLimit, UsageError } from "./args.ts";
@@ -80,12 +81,14 @@ export async function runIndexCommand(argv: string[]): Promise<number> {
   const splitBytes = parseLimit("split-bytes", values["split-bytes"], DEFAULT_OPTIONS.splitBytes);
   const jobs = planJobs(positionals, values);
   let failures = 0;
+  const remote = createCliRemoteIndexer(); // one worker pool + HTTP client for every URL input
   for (const [i, job] of jobs.entries()) {
     const started = performance.now();
     const prefix = `[${i + 1}/${jobs.length}] ${job.input}`;
     try {
-      if (/^https?:\/\//.test(job.input)) throw new Error("indexing remote URLs is not available in this build of the CLI");
-      const doc = await indexLocalFile(job.input, { url: job.url, chunksThreshold, splitBytes });
+      const doc = /^https?:\/\//.test(job.input)
+        ? await remote.index(job.input, { url: job.url, chunksThreshold, splitBytes })
+        : await indexLocalFile(job.input, { url: job.url, chunksThreshold, splitBytes });
       const text = stringifyPython(doc as never);
       if (job.out) await writeFileAtomic(job.out, text);
       else process.stdout.write(text);
@@ -97,6 +100,7 @@ export async function runIndexCommand(argv: string[]): Promise<number> {
       process.stderr.write(`${prefix} FAILED: ${reason}\n`);
     }
   }
+  await remote.close();
   if (jobs.length > 1) process.stderr.write(`${jobs.length - failures} indexed, ${failures} failed\n`);
   return failures > 0 ? 1 : 0;
 }

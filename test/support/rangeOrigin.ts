@@ -8,6 +8,7 @@
  *   origin.setFaults({ error500: 2 }); origin.stats; origin.resetStats();
  *   await origin.close();
  */
+import { setMaxListeners } from "node:events";
 import http from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { open, stat } from "node:fs/promises";
@@ -174,6 +175,8 @@ export async function startRangeOrigin(opts: RangeOriginOptions): Promise<RangeO
   const log: RequestLogEntry[] = [];
   const sockets = new Set<Socket>();
   const closing = new AbortController();
+  // every delayed request listens for the origin closing; many can be in flight
+  setMaxListeners(0, closing.signal);
 
   function armFaults(): void {
     remaining = {};
