@@ -1,0 +1,253 @@
+/**
+ * The service configuration: one typed object, read from the environment by
+ * `loadConfig` (used by src/main.ts) or built directly by tests.
+ *
+ * Every variable is listed in `ENVIRONMENT` (name, default, meaning); README,
+ * docker-compose.yml and the docker tests are checked against that list.
+ */
+import { availableParallelism } from "node:os";
+import path from "node:path";
+
+export interface ServiceConfig {
+  /** TCP port (0 = ephemeral). */
+  port: number;
+  host: string;
+  /** pino level: fatal, error, warn, info, debug, trace, silent. */
+  logLevel: string;
+
+  /** Disk cache directory (created if missing). */
+  cacheDir: string;
+  /** Disk cache bound (sum of entry files), bytes. */
+  cacheMaxBytes: number;
+  /** Memory cache bound (identity + gzip + br variants), bytes. */
+  memoryCacheBytes: number;
+
+  /** Source hosts allowed (exact names, `*.suffix` wildcards), or "*" for any public host. */
+  allowedHosts: string[] | "*";
+  /** true: private/loopback/link-local targets allowed; a list: allowed only for these hosts (names or IP literals). */
+  allowPrivateNetworks: boolean | string[];
+  /** Sources larger than this are refused with 413, bytes. */
+  maxSourceBytes: number;
+
+  /** Builds waiting for a slot beyond the running ones; more → 503. */
+  buildQueueMax: number;
+  /** Builds running at once (and the builder's worker pool size). */
+  poolSize: number;
+  /** A build taking longer is aborted (504). */
+  buildTimeoutSeconds: number;
+
+  /** How long a probe (size + validator) of a source is reused, seconds (0 = only concurrent requests share one). */
+  probeTtlSeconds: number;
+  /** A probe taking longer fails with 504, seconds. */
+  probeTimeoutSeconds: number;
+  /** Default and largest `wait=` of GET /lindi, seconds. */
+  defaultWaitSeconds: number;
+  maxWaitSeconds: number;
+
+  /** @fastify/under-pressure limits (0 disables a check). */
+  maxEventLoopDelayMs: number;
+  maxHeapUsedBytes: number;
+  maxRssBytes: number;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  ${problems.join("\n  ")}`);
+    this.name = "ConfigError";
+  }
+}
+
+export const DEFAULT_ALLOWED_HOSTS = ["api.dandiarchive.org", "dandiarchive.s3.amazonaws.com"];
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+const GiB = 1024 * MiB;
+const TiB = 1024 * GiB;
+
+export function defaultPoolSize(): number {
+  return Math.max(1, Math.min(4, availableParallelism()));
+}
+
+/** The built-in defaults (cacheDir relative to the working directory). */
+export function defaultConfig(): ServiceConfig {
+  return {
+    port: 8080,
+    host: "0.0.0.0",
+    logLevel: "info",
+    cacheDir: path.resolve(".lindi-cache"),
+    cacheMaxBytes: 10 * GiB,
+    memoryCacheBytes: 256 * MiB,
+    allowedHosts: [...DEFAULT_ALLOWED_HOSTS],
+    allowPrivateNetworks: false,
+    maxSourceBytes: 1 * TiB,
+    buildQueueMax: 64,
+    poolSize: defaultPoolSize(),
+    buildTimeoutSeconds: 600,
+    probeTtlSeconds: 10,
+    probeTimeoutSeconds: 30,
+    defaultWaitSeconds: 30,
+    maxWaitSeconds: 300,
+    maxEventLoopDelayMs: 1000,
+    maxHeapUsedBytes: 0,
+    maxRssBytes: 0,
+  };
+}
+
+export interface EnvVar {
+  name: string;
+  field: keyof ServiceConfig;
+  default: string;
+  description: string;
+}
+
+/** Every environment variable `loadConfig` reads. */
+export const ENVIRONMENT: readonly EnvVar[] = [
+  { name: "PORT", field: "port", default: "8080", description: "TCP port" },
+  { name: "HOST", field: "host", default: "0.0.0.0", description: "listen address" },
+  { name: "LOG_LEVEL", field: "logLevel", default: "info", description: "pino level (fatal … trace, silent)" },
+  { name: "LINDI_CACHE_DIR", field: "cacheDir", default: "./.lindi-cache", description: "disk cache directory" },
+  { name: "LINDI_CACHE_MAX_BYTES", field: "cacheMaxBytes", default: "10GiB", description: "disk cache bound (LRU eviction); accepts K/M/G/T[i]B suffixes" },
+  { name: "LINDI_MEMORY_CACHE_BYTES", field: "memoryCacheBytes", default: "256MiB", description: "memory cache bound (LRU, in front of the disk)" },
+  {
+    name: "LINDI_ALLOWED_HOSTS",
+    field: "allowedHosts",
+    default: DEFAULT_ALLOWED_HOSTS.join(","),
+    description: "comma-separated source hosts (`*.suffix` wildcards); `*` = any public host; checked on every redirect too",
+  },
+  {
+    name: "LINDI_ALLOW_PRIVATE_NETWORKS",
+    field: "allowPrivateNetworks",
+    default: "false",
+    description: "`true` allows loopback/private/link-local targets; a comma-separated host list allows them for those hosts only",
+  },
+  { name: "LINDI_MAX_SOURCE_BYTES", field: "maxSourceBytes", default: "1TiB", description: "larger sources get 413" },
+  { name: "LINDI_BUILD_QUEUE_MAX", field: "buildQueueMax", default: "64", description: "builds waiting beyond the running ones; more get 503 + Retry-After" },
+  { name: "LINDI_POOL_SIZE", field: "poolSize", default: "min(4, CPUs)", description: "builds running at once (worker threads)" },
+  { name: "LINDI_BUILD_TIMEOUT_SECONDS", field: "buildTimeoutSeconds", default: "600", description: "a longer build is aborted (504)" },
+  { name: "LINDI_PROBE_TTL_SECONDS", field: "probeTtlSeconds", default: "10", description: "how long a source probe (size, ETag) is reused" },
+  { name: "LINDI_PROBE_TIMEOUT_SECONDS", field: "probeTimeoutSeconds", default: "30", description: "a slower source probe fails with 504" },
+  { name: "LINDI_MAX_WAIT_SECONDS", field: "maxWaitSeconds", default: "300", description: "largest `wait=` accepted by GET /lindi" },
+  { name: "LINDI_MAX_EVENT_LOOP_DELAY_MS", field: "maxEventLoopDelayMs", default: "1000", description: "503 while the event loop lags more (0 = off)" },
+  { name: "LINDI_MAX_HEAP_USED_BYTES", field: "maxHeapUsedBytes", default: "0", description: "503 while the V8 heap is larger (0 = off)" },
+  { name: "LINDI_MAX_RSS_BYTES", field: "maxRssBytes", default: "0", description: "503 while the RSS is larger (0 = off)" },
+];
+
+const SIZE_UNITS: Record<string, number> = {
+  "": 1,
+  b: 1,
+  k: KiB,
+  kb: 1000,
+  kib: KiB,
+  m: MiB,
+  mb: 1000 ** 2,
+  mib: MiB,
+  g: GiB,
+  gb: 1000 ** 3,
+  gib: GiB,
+  t: TiB,
+  tb: 1000 ** 4,
+  tib: TiB,
+};
+
+/** "1048576", "512MiB", "10GB", "1.5G" → bytes; throws on anything else. */
+export function parseBytes(text: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(text);
+  const unit = m ? SIZE_UNITS[m[2]!.toLowerCase()] : undefined;
+  if (!m || unit === undefined) throw new Error(`not a byte size: ${JSON.stringify(text)}`);
+  const n = Math.floor(Number(m[1]) * unit);
+  if (!Number.isSafeInteger(n)) throw new Error(`byte size out of range: ${JSON.stringify(text)}`);
+  return n;
+}
+
+function parseBool(text: string): boolean | undefined {
+  const t = text.trim().toLowerCase();
+  if (["1", "true", "yes", "on"].includes(t)) return true;
+  if (["0", "false", "no", "off", ""].includes(t)) return false;
+  return undefined;
+}
+
+function parseHostList(text: string): string[] {
+  return text
+    .split(",")
+    .map((h) => h.trim().toLowerCase())
+    .filter((h) => h !== "")
+    .map((h) => (h.startsWith("[") && h.endsWith("]") ? h.slice(1, -1) : h));
+}
+
+const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
+
+/**
+ * Reads the configuration from environment variables (unset or empty → default).
+ * Throws `ConfigError` listing every problem.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, base: ServiceConfig = defaultConfig()): ServiceConfig {
+  const cfg: ServiceConfig = { ...base };
+  const problems: string[] = [];
+  const get = (name: string): string | undefined => {
+    const v = env[name];
+    return v === undefined || v.trim() === "" ? undefined : v.trim();
+  };
+  const int = (name: string, field: keyof ServiceConfig, min: number, max = Number.MAX_SAFE_INTEGER) => {
+    const v = get(name);
+    if (v === undefined) return;
+    const n = Number(v);
+    if (!/^\d+$/.test(v) || !Number.isSafeInteger(n) || n < min || n > max) {
+      problems.push(`${name} must be an integer in [${min}, ${max}], got ${JSON.stringify(v)}`);
+      return;
+    }
+    (cfg as unknown as Record<string, unknown>)[field] = n;
+  };
+  const bytes = (name: string, field: keyof ServiceConfig, min: number) => {
+    const v = get(name);
+    if (v === undefined) return;
+    try {
+      const n = parseBytes(v);
+      if (n < min) throw new Error(`must be at least ${min}`);
+      (cfg as unknown as Record<string, unknown>)[field] = n;
+    } catch (e) {
+      problems.push(`${name}: ${(e as Error).message}`);
+    }
+  };
+
+  int("PORT", "port", 0, 65535);
+  const host = get("HOST");
+  if (host !== undefined) cfg.host = host;
+  const level = get("LOG_LEVEL");
+  if (level !== undefined) {
+    if (LOG_LEVELS.includes(level.toLowerCase())) cfg.logLevel = level.toLowerCase();
+    else problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(", ")}, got ${JSON.stringify(level)}`);
+  }
+  const dir = get("LINDI_CACHE_DIR");
+  if (dir !== undefined) cfg.cacheDir = path.resolve(dir);
+  bytes("LINDI_CACHE_MAX_BYTES", "cacheMaxBytes", 0);
+  bytes("LINDI_MEMORY_CACHE_BYTES", "memoryCacheBytes", 0);
+
+  const hosts = get("LINDI_ALLOWED_HOSTS");
+  if (hosts !== undefined) {
+    const list = parseHostList(hosts);
+    if (list.includes("*")) cfg.allowedHosts = "*";
+    else if (list.length === 0) problems.push("LINDI_ALLOWED_HOSTS is empty");
+    else cfg.allowedHosts = list;
+  }
+  const priv = get("LINDI_ALLOW_PRIVATE_NETWORKS");
+  if (priv !== undefined) {
+    const b = parseBool(priv);
+    if (b !== undefined) cfg.allowPrivateNetworks = b;
+    else if (/^[a-z0-9.:\-[\],\s]+$/i.test(priv)) cfg.allowPrivateNetworks = parseHostList(priv);
+    else problems.push(`LINDI_ALLOW_PRIVATE_NETWORKS must be true, false or a host list, got ${JSON.stringify(priv)}`);
+  }
+  bytes("LINDI_MAX_SOURCE_BYTES", "maxSourceBytes", 1);
+  int("LINDI_BUILD_QUEUE_MAX", "buildQueueMax", 0, 1_000_000);
+  int("LINDI_POOL_SIZE", "poolSize", 1, 256);
+  int("LINDI_BUILD_TIMEOUT_SECONDS", "buildTimeoutSeconds", 1, 7 * 24 * 3600);
+  int("LINDI_PROBE_TTL_SECONDS", "probeTtlSeconds", 0, 24 * 3600);
+  int("LINDI_PROBE_TIMEOUT_SECONDS", "probeTimeoutSeconds", 1, 3600);
+  int("LINDI_MAX_WAIT_SECONDS", "maxWaitSeconds", 0, 3600);
+  int("LINDI_MAX_EVENT_LOOP_DELAY_MS", "maxEventLoopDelayMs", 0, 3_600_000);
+  bytes("LINDI_MAX_HEAP_USED_BYTES", "maxHeapUsedBytes", 0);
+  bytes("LINDI_MAX_RSS_BYTES", "maxRssBytes", 0);
+
+  if (cfg.defaultWaitSeconds > cfg.maxWaitSeconds) cfg.defaultWaitSeconds = cfg.maxWaitSeconds;
+  if (problems.length > 0) throw new ConfigError(problems);
+  return cfg;
+}
