@@ -9,14 +9,14 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { inflateSync } from "node:zlib";
 import { FileByteSource, MemoryByteSource, type ByteSource } from "../src/hdf5/byteSource.ts";
+import { decodeChunk } from "../src/hdf5/filterDecoders.ts";
+import { swapElements } from "../src/hdf5/values.ts";
 import {
   Hdf5LayoutReader,
   Hdf5UnsupportedError,
   type ChunkRecord,
   type DatasetLayoutInfo,
-  type FilterInfo,
 } from "../src/hdf5/layout/index.ts";
 import {
   corpusFile,
@@ -109,43 +109,6 @@ function comparison(md: Metadata): { swap: number } | null {
   }
 }
 
-function swapInPlace(buf: Uint8Array, unit: number): void {
-  if (unit <= 1) return;
-  for (let i = 0; i + unit <= buf.length; i += unit) buf.subarray(i, i + unit).reverse();
-}
-
-function unshuffle(data: Uint8Array, size: number): Uint8Array {
-  if (size <= 1) return data;
-  const n = Math.floor(data.length / size);
-  const out = new Uint8Array(data.length);
-  for (let b = 0; b < size; b++) for (let i = 0; i < n; i++) out[i * size + b] = data[b * n + i]!;
-  out.set(data.subarray(n * size), n * size); // leftover bytes are copied as is
-  return out;
-}
-
-/** Undoes the pipeline (last filter first), or returns a reason it can't here. */
-function decodeChunk(raw: Uint8Array, filters: FilterInfo[], mask: number, elementSize: number): Uint8Array | string {
-  let data = raw;
-  for (let i = filters.length - 1; i >= 0; i--) {
-    if (mask & (1 << i)) continue;
-    const f = filters[i]!;
-    switch (f.id) {
-      case 1:
-        data = new Uint8Array(inflateSync(data));
-        break;
-      case 2:
-        data = unshuffle(data, f.cdValues[0] ?? elementSize);
-        break;
-      case 3:
-        data = data.subarray(0, data.length - 4);
-        break;
-      default:
-        return `filter ${f.name ?? f.id}`;
-    }
-  }
-  return data;
-}
-
 /** Calls fn(chunkByteOffset, fullByteOffset, runBytes) for each row of the chunk's in-extent region. */
 function forEachRun(
   shape: number[],
@@ -217,7 +180,9 @@ async function verifyDataset(
     assert.equal(raw.length, ch.size, `${label}: short read of chunk ${ch.index}`);
     let decoded: Uint8Array | string;
     try {
-      decoded = decodeChunk(raw, info.filters, ch.filterMask, es);
+      // only the filters HDF5 always has are compared here; the rest are tested through conformance
+      const unusual = info.filters.find((f, i) => !(ch.filterMask & (1 << i)) && ![1, 2, 3].includes(f.id));
+      decoded = unusual ? `filter ${unusual.name ?? unusual.id}` : await decodeChunk(raw, info.filters, ch.filterMask, es, layout.chunkBytes);
     } catch (err) {
       // Partial edge chunks may be stored unfiltered (layout flag bit 0).
       if (layout.flags & 0x01) decoded = raw;
@@ -232,7 +197,7 @@ async function verifyDataset(
       continue;
     }
     const chunk = decoded.slice(0, layout.chunkBytes);
-    swapInPlace(chunk, cmp.swap);
+    swapElements(chunk, cmp.swap);
     const ok = forEachRun(shape, layout.chunkShape, ch.index, es, (co, fo, len) =>
       bytesEqual(chunk.subarray(co, co + len), full.subarray(fo, fo + len)),
     );
@@ -261,7 +226,7 @@ async function verifyDataset(
   if (info.fillValue.bytes) {
     if (info.fillValue.bytes.length !== es) return;
     fill.set(info.fillValue.bytes);
-    swapInPlace(fill, cmp.swap);
+    swapElements(fill, cmp.swap);
   }
   const listed = new Set(chunks.map((c) => c.index.join(",")));
   const idx = new Array<number>(grid.length).fill(0);

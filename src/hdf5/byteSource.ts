@@ -16,6 +16,22 @@ export interface ByteSource {
   close?(): Promise<void>;
 }
 
+/**
+ * Up to `length` bytes at `offset` of an open file of `size` bytes, by
+ * positioned reads (short only at the end of the file).
+ */
+export async function readFromHandle(handle: FileHandle, size: number, offset: number, length: number): Promise<Uint8Array> {
+  const n = Math.max(0, Math.min(length, size - offset));
+  const buf = new Uint8Array(n);
+  let done = 0;
+  while (done < n) {
+    const { bytesRead } = await handle.read(buf, done, n - done, offset + done);
+    if (bytesRead === 0) break;
+    done += bytesRead;
+  }
+  return done === n ? buf : buf.subarray(0, done);
+}
+
 /** A local file read with positioned reads; no whole-file buffering. */
 export class FileByteSource implements ByteSource {
   private constructor(
@@ -29,16 +45,8 @@ export class FileByteSource implements ByteSource {
     return new FileByteSource(handle, size);
   }
 
-  async read(offset: number, length: number): Promise<Uint8Array> {
-    const n = Math.max(0, Math.min(length, this.size - offset));
-    const buf = new Uint8Array(n);
-    let done = 0;
-    while (done < n) {
-      const { bytesRead } = await this.handle.read(buf, done, n - done, offset + done);
-      if (bytesRead === 0) break;
-      done += bytesRead;
-    }
-    return done === n ? buf : buf.subarray(0, done);
+  read(offset: number, length: number): Promise<Uint8Array> {
+    return readFromHandle(this.handle, this.size, offset, length);
   }
 
   async close(): Promise<void> {

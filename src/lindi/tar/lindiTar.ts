@@ -11,7 +11,7 @@
  */
 import { randomInt } from "node:crypto";
 import { open, type FileHandle } from "node:fs/promises";
-import type { ByteSource } from "../../hdf5/byteSource.ts";
+import { readFromHandle, type ByteSource } from "../../hdf5/byteSource.ts";
 import { parsePythonJson, stringifyPython, type PyJson } from "../pythonJson.ts";
 import {
   BLOCK,
@@ -274,16 +274,8 @@ class HandleSource implements ByteSource {
     private readonly handle: FileHandle,
     public size: number,
   ) {}
-  async read(offset: number, length: number): Promise<Uint8Array> {
-    const n = Math.max(0, Math.min(length, this.size - offset));
-    const buf = new Uint8Array(n);
-    let done = 0;
-    while (done < n) {
-      const { bytesRead } = await this.handle.read(buf, done, n - done, offset + done);
-      if (bytesRead === 0) break;
-      done += bytesRead;
-    }
-    return done === n ? buf : buf.subarray(0, done);
+  read(offset: number, length: number): Promise<Uint8Array> {
+    return readFromHandle(this.handle, this.size, offset, length);
   }
 }
 
