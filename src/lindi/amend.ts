@@ -27,6 +27,7 @@ import { parseLindiDoc, serializeLindiDoc, validateLindiDoc, type LindiDoc } fro
 import { PyFloat, type PyJson } from "./pythonJson.ts";
 import { LindiDirWriter } from "./tar/lindiDir.ts";
 import { LINDI_JSON_NAME, LindiTarWriter, memberNameOfRef } from "./tar/lindiTar.ts";
+import { SerialQueue } from "./serialQueue.ts";
 
 /** Chunks whose encoded size is below this many bytes are stored inline (spec 10.5). */
 export const INLINE_CHUNK_LIMIT = 1000;
@@ -472,7 +473,7 @@ export interface AmendOptions {
  * operations are applied in call order. `close()` writes `lindi.json`.
  */
 export class AmendedLindi {
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly queue = new SerialQueue();
   private closed = false;
 
   private constructor(
@@ -604,9 +605,7 @@ export class AmendedLindi {
 
   private run<T>(fn: () => Promise<T>): Promise<T> {
     if (this.closed) return Promise.reject(new AmendError("amended file is closed"));
-    const p = this.queue.then(fn, fn);
-    this.queue = p.catch(() => undefined);
-    return p;
+    return this.queue.run(fn);
   }
 
   private ensureGroup(p: string): void {

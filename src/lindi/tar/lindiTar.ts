@@ -25,6 +25,7 @@ import {
   scanTar,
   setHeaderName,
 } from "./ustar.ts";
+import { SerialQueue } from "../serialQueue.ts";
 
 export const ENTRY_NAME = ".tar_entry.json";
 export const INDEX_NAME = ".tar_index.json";
@@ -307,7 +308,7 @@ export class LindiTarWriter {
   private byName: Map<string, TarIndexFile>;
   private indexDirty = false;
   private pendingLindiJson: string | undefined;
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly queue = new SerialQueue();
   private closed = false;
   private readonly source: HandleSource;
 
@@ -475,7 +476,7 @@ export class LindiTarWriter {
       await this.flush();
     } finally {
       this.closed = true;
-      await this.queue.catch(() => undefined);
+      await this.queue.idle();
       await this.handle.close();
     }
   }
@@ -484,9 +485,7 @@ export class LindiTarWriter {
 
   private run<T>(fn: () => Promise<T>): Promise<T> {
     if (this.closed) return Promise.reject(new LindiTarError("archive is closed"));
-    const p = this.queue.then(fn, fn);
-    this.queue = p.catch(() => undefined);
-    return p;
+    return this.queue.run(fn);
   }
 
   private checkUserName(name: string): void {
