@@ -19,7 +19,7 @@ import { request } from "undici";
 import { createIndexBuilder } from "../src/index/builder.ts";
 import { indexLocalFile } from "../src/lindi/indexHdf5.ts";
 import { stringifyPython } from "../src/lindi/pythonJson.ts";
-import { startRangeOrigin, type RangeOrigin } from "../test/support/rangeOrigin.ts";
+import { startOriginProcess, type OriginProcess } from "./support/originProcess.ts";
 
 const { values } = parseArgs({
   options: {
@@ -63,12 +63,17 @@ interface Row {
   roundTrips: string;
 }
 
-async function measure(origin: RangeOrigin, dir: string, name: string, latencyMs: number): Promise<Row[]> {
+async function requestsAndBytes(origin: OriginProcess): Promise<{ requests: number; bytes: number }> {
+  const stats = await origin.stats();
+  return { requests: stats.requests, bytes: stats.bytes };
+}
+
+async function measure(origin: OriginProcess, dir: string, name: string, latencyMs: number): Promise<Row[]> {
   const url = origin.url(name);
-  origin.setFaults({ latencyMs, bandwidthBytesPerSec: MBPS });
+  await origin.setFaults({ latencyMs, bandwidthBytesPerSec: MBPS });
   const builder = createIndexBuilder({ poolSize: 1 });
   try {
-    origin.resetStats();
+    await origin.resetStats();
     const t0 = performance.now();
     const source = await builder.probe(url);
     const result = await builder.build(source, { chunksThreshold: 1000, splitBytes: 20_000_000 });
@@ -77,11 +82,10 @@ async function measure(origin: RangeOrigin, dir: string, name: string, latencyMs
       latency: latencyMs,
       method: "range requests (this service)",
       seconds: (performance.now() - t0) / 1000,
-      requests: origin.stats.requests,
-      bytes: origin.stats.bytes,
+      ...(await requestsAndBytes(origin)),
       roundTrips: String(result.stats.session.roundTrips),
     };
-    origin.resetStats();
+    await origin.resetStats();
     const t1 = performance.now();
     const local = join(dir, `download-${name}`);
     await download(url, local);
@@ -92,8 +96,7 @@ async function measure(origin: RangeOrigin, dir: string, name: string, latencyMs
       latency: latencyMs,
       method: "download whole file, then index",
       seconds: (performance.now() - t1) / 1000,
-      requests: origin.stats.requests,
-      bytes: origin.stats.bytes,
+      ...(await requestsAndBytes(origin)),
       roundTrips: "1",
     };
     rmSync(local, { force: true });
@@ -106,7 +109,8 @@ async function measure(origin: RangeOrigin, dir: string, name: string, latencyMs
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "lindi-bench-remote-"));
-  const origin = await startRangeOrigin({ root: dir });
+  // the origin runs in its own process: it must not share the client's event loop
+  const origin = await startOriginProcess(dir);
   const rows: Row[] = [];
   try {
     for (const libver of ["earliest", "latest"] as const) {
