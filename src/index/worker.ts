@@ -21,6 +21,9 @@ import type { ByteSource } from "../hdf5/byteSource.ts";
 import { loadH5wasm, type SyncReader } from "../hdf5/h5wasmRuntime.ts";
 import { LindiConversionError } from "../lindi/errors.ts";
 import { indexHdf5 } from "../lindi/indexHdf5.ts";
+
+/** Datasets whose layout/chunk index phase B reads at once (each read is a round trip). */
+const REMOTE_DATASET_CONCURRENCY = 256;
 import { stringifyPython } from "../lindi/pythonJson.ts";
 import { SyncBlockCache } from "./remoteBlockCache.ts";
 import { SyncBridgeClient } from "./syncBridge.ts";
@@ -205,6 +208,8 @@ export default async function runIndexTask(task: WorkerTask): Promise<WorkerResu
       chunksThreshold: task.chunksThreshold,
       splitBytes: task.splitBytes,
       openExternalFile: channel.openExternal,
+      // many datasets' chunk indexes in flight: remote reads are latency-bound
+      concurrency: REMOTE_DATASET_CONCURRENCY,
     });
     if (ioFailed) {
       return { ok: false, ioFailed: true, error: { name: "RemoteReadError", message: "a read failed" }, stats: stats() };

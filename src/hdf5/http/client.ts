@@ -12,9 +12,9 @@ import { authHeadersFor, DEFAULT_DANDI_API_HOSTS, isDandiAssetDownloadUrl, presi
 export type UrlCheck = (url: URL) => void | Promise<void>;
 
 export interface HttpClientOptions {
-  /** Keep-alive connections per origin (one undici Pool per origin). Default 16. */
+  /** Keep-alive connections per origin (one undici Pool per origin). Default 64. */
   maxConnectionsPerOrigin?: number;
-  /** Requests in flight over all origins (a semaphore; waiting for it is not timed). Default 64. */
+  /** Requests in flight over all origins (a semaphore; waiting for it is not timed). Default 256. */
   maxInFlight?: number;
   /** Time to wait for response headers, ms. Default 20 000. */
   headersTimeoutMs?: number;
@@ -142,8 +142,8 @@ export class HttpClient {
 
   constructor(opts: HttpClientOptions = {}) {
     this.options = {
-      maxConnectionsPerOrigin: opts.maxConnectionsPerOrigin ?? 16,
-      maxInFlight: opts.maxInFlight ?? 64,
+      maxConnectionsPerOrigin: opts.maxConnectionsPerOrigin ?? 64,
+      maxInFlight: opts.maxInFlight ?? 256,
       headersTimeoutMs: opts.headersTimeoutMs ?? 20_000,
       bodyTimeoutMs: opts.bodyTimeoutMs ?? 20_000,
       requestTimeoutMs: opts.requestTimeoutMs ?? 120_000,
