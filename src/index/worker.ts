@@ -22,12 +22,13 @@ import { loadH5wasm, type SyncReader } from "../hdf5/h5wasmRuntime.ts";
 import { LindiConversionError } from "../lindi/errors.ts";
 import { indexHdf5 } from "../lindi/indexHdf5.ts";
 
-/** Datasets whose layout/chunk index phase B reads at once (each read is a round trip). */
-const REMOTE_DATASET_CONCURRENCY = 256;
 import { stringifyPython } from "../lindi/pythonJson.ts";
 import { SyncBlockCache } from "./remoteBlockCache.ts";
 import { SyncBridgeClient } from "./syncBridge.ts";
 import type { MainMessage, SerializedError, WorkerMessage, WorkerResult, WorkerStats, WorkerTask } from "./workerProtocol.ts";
+
+/** Datasets whose layout/chunk index phase B reads at once (each read is a round trip). */
+const REMOTE_DATASET_CONCURRENCY = 256;
 
 const EIO = 29;
 
