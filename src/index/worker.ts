@@ -21,7 +21,6 @@ import type { ByteSource } from "../hdf5/byteSource.ts";
 import { loadH5wasm, type SyncReader } from "../hdf5/h5wasmRuntime.ts";
 import { LindiConversionError } from "../lindi/errors.ts";
 import { indexHdf5 } from "../lindi/indexHdf5.ts";
-
 import { stringifyPython } from "../lindi/pythonJson.ts";
 import { SyncBlockCache } from "./remoteBlockCache.ts";
 import { SyncBridgeClient } from "./syncBridge.ts";
