@@ -48,6 +48,22 @@ export interface ServiceConfig {
   maxEventLoopDelayMs: number;
   maxHeapUsedBytes: number;
   maxRssBytes: number;
+
+  // ---- data endpoints (/meta, /chunk, /slice) ----
+  /** Most elements one /slice answer may hold (more → 413). */
+  sliceMaxElements: number;
+  /** Most bytes of decoded values one /slice answer may hold (more → 413). */
+  sliceMaxBytes: number;
+  /** Bound of the chunk cache shared by all data requests (encoded chunk bytes), bytes. */
+  chunkCacheBytes: number;
+
+  // ---- precompute jobs and the mirror (src/jobs) ----
+  /** Job records (null: `<cacheDir>/jobs`). */
+  jobsDir: string | null;
+  /** Mirror directory; when set, every job writes its indexes there (null: jobs asking `mirror: true` write to `<cacheDir>/mirror`). */
+  mirrorDir: string | null;
+  /** Items of one precompute job built at once (0: half the pool, at least 1). */
+  jobConcurrency: number;
 }
 
 export class ConfigError extends Error {
@@ -90,6 +106,13 @@ export function defaultConfig(): ServiceConfig {
     maxEventLoopDelayMs: 1000,
     maxHeapUsedBytes: 0,
     maxRssBytes: 0,
+    sliceMaxElements: 4 * 1024 * 1024,
+    sliceMaxBytes: 64 * MiB,
+    chunkCacheBytes: 256 * MiB,
+    // ---- precompute jobs and the mirror ----
+    jobsDir: null,
+    mirrorDir: null,
+    jobConcurrency: 0,
   };
 }
 
@@ -130,6 +153,14 @@ export const ENVIRONMENT: readonly EnvVar[] = [
   { name: "LINDI_MAX_EVENT_LOOP_DELAY_MS", field: "maxEventLoopDelayMs", default: "1000", description: "503 while the event loop lags more (0 = off)" },
   { name: "LINDI_MAX_HEAP_USED_BYTES", field: "maxHeapUsedBytes", default: "0", description: "503 while the V8 heap is larger (0 = off)" },
   { name: "LINDI_MAX_RSS_BYTES", field: "maxRssBytes", default: "0", description: "503 while the RSS is larger (0 = off)" },
+  // ---- data endpoints (/meta, /chunk, /slice) ----
+  { name: "LINDI_SLICE_MAX_ELEMENTS", field: "sliceMaxElements", default: "4194304", description: "most elements one /slice answer may hold; more get 413" },
+  { name: "LINDI_SLICE_MAX_BYTES", field: "sliceMaxBytes", default: "64MiB", description: "most bytes of decoded values one /slice answer may hold; more get 413" },
+  { name: "LINDI_CHUNK_CACHE_BYTES", field: "chunkCacheBytes", default: "256MiB", description: "chunk cache shared by /slice requests (LRU, encoded bytes)" },
+  // ---- precompute jobs and the mirror (src/jobs) ----
+  { name: "LINDI_JOBS_DIR", field: "jobsDir", default: "<LINDI_CACHE_DIR>/jobs", description: "precompute job records (JSON, survive restarts)" },
+  { name: "LINDI_MIRROR_DIR", field: "mirrorDir", default: "unset", description: "when set, every precompute job writes its indexes there in the mirror layout (served at /mirror/); unset: jobs asking mirror:true use <LINDI_CACHE_DIR>/mirror" },
+  { name: "LINDI_JOB_CONCURRENCY", field: "jobConcurrency", default: "0", description: "items of one precompute job built at once (0 = max(1, LINDI_POOL_SIZE/2)); jobs run one at a time" },
 ];
 
 const SIZE_UNITS: Record<string, number> = {
@@ -246,6 +277,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, base: ServiceCo
   int("LINDI_MAX_EVENT_LOOP_DELAY_MS", "maxEventLoopDelayMs", 0, 3_600_000);
   bytes("LINDI_MAX_HEAP_USED_BYTES", "maxHeapUsedBytes", 0);
   bytes("LINDI_MAX_RSS_BYTES", "maxRssBytes", 0);
+  // ---- data endpoints (/meta, /chunk, /slice) ----
+  int("LINDI_SLICE_MAX_ELEMENTS", "sliceMaxElements", 1);
+  bytes("LINDI_SLICE_MAX_BYTES", "sliceMaxBytes", 1);
+  bytes("LINDI_CHUNK_CACHE_BYTES", "chunkCacheBytes", 0);
+  // ---- precompute jobs and the mirror ----
+  const jobsDir = get("LINDI_JOBS_DIR");
+  if (jobsDir !== undefined) cfg.jobsDir = path.resolve(jobsDir);
+  const mirrorDir = get("LINDI_MIRROR_DIR");
+  if (mirrorDir !== undefined) cfg.mirrorDir = path.resolve(mirrorDir);
+  int("LINDI_JOB_CONCURRENCY", "jobConcurrency", 0, 1024);
 
   if (cfg.defaultWaitSeconds > cfg.maxWaitSeconds) cfg.defaultWaitSeconds = cfg.maxWaitSeconds;
   if (problems.length > 0) throw new ConfigError(problems);

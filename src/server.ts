@@ -27,6 +27,15 @@ import buildRoutes from "../routes/builds.ts";
 import healthRoutes from "../routes/health.ts";
 import metricsRoutes from "../routes/metrics.ts";
 import docsRoutes from "../routes/docs.ts";
+// ---- data endpoints (/meta, /chunk, /slice) ----
+import { DataContext } from "./service/data/context.ts";
+import metaRoutes from "../routes/meta.ts";
+import chunkRoutes from "../routes/chunk.ts";
+import sliceRoutes from "../routes/slice.ts";
+// ---- precompute jobs and the mirror (src/jobs) ----
+import { BuildCancellation, JobManager, jobSettings } from "./jobs/index.ts";
+import jobRoutes from "../routes/jobs.ts";
+import mirrorRoutes from "../routes/mirror.ts";
 
 export interface ServerDeps {
   /** The index builder (default: `createIndexBuilder` from the config); closed when the server closes. */
@@ -68,7 +77,7 @@ export function urlPolicyFor(config: ServiceConfig): UrlPolicy {
 export function defaultBuilder(config: ServiceConfig, policy: UrlPolicy): IndexBuilder {
   // the HttpClient's own Agent settings, plus the policy's lookup
   const dispatcher = new Agent({
-    connections: 16,
+    connections: 64,
     pipelining: 1,
     keepAliveTimeout: 30_000,
     keepAliveMaxTimeout: 60_000,
@@ -189,15 +198,20 @@ export async function buildServer(config: ServiceConfig, deps: ServerDeps = {}):
   });
   cacheRef.cache = cache;
   const policy = deps.policy ?? urlPolicyFor(config);
+  const cancellation = new BuildCancellation(); // ---- precompute jobs
   service = new LindiService({
     config,
-    builder: deps.builder ?? defaultBuilder(config, policy),
+    // precompute jobs can stop the builds they started (src/jobs/cancel.ts)
+    builder: cancellation.wrap(deps.builder ?? defaultBuilder(config, policy)),
     cache,
     policy,
     metrics,
     log: app.log,
   });
   app.decorate("lindi", { config, service, cache, metrics } satisfies ServiceContext);
+  // ---- data endpoints (/meta, /chunk, /slice): shared HTTP client, chunk cache, parsed indexes ----
+  const data = new DataContext({ config, service, policy, log: app.log });
+  app.decorate("lindiData", data);
 
   // ---- cross-cutting: request ids, metrics, errors ----------------------------
   app.addHook("onRequest", async (req, reply) => {
@@ -261,6 +275,7 @@ export async function buildServer(config: ServiceConfig, deps: ServerDeps = {}):
       },
       tags: [
         { name: "lindi", description: "LINDI indexes" },
+        { name: "data", description: "Metadata, stored chunks and decoded slices of HDF5 datasets, read through their LINDI index" },
         { name: "operations", description: "Health, readiness, metrics, contract" },
       ],
     },
@@ -283,6 +298,18 @@ export async function buildServer(config: ServiceConfig, deps: ServerDeps = {}):
   await app.register(healthRoutes);
   await app.register(metricsRoutes);
   await app.register(docsRoutes);
+  // ---- data endpoints (/meta, /chunk, /slice) ----
+  await app.register(metaRoutes);
+  await app.register(chunkRoutes);
+  await app.register(sliceRoutes);
+  // ---- precompute jobs and the mirror: resumes unfinished jobs; stopped (and saved) before the builds are ----
+  const jobs = await JobManager.open({ ...jobSettings(config), service, cache, policy, cancellation, log: app.log });
+  await app.register(jobRoutes, { jobs });
+  await app.register(mirrorRoutes, { root: jobs.mirrorDir });
+  app.addHook("preClose", async () => {
+    await jobs.close();
+  });
+  // ---- end precompute jobs ----
 
   // ---- shutdown: answer waiting requests, stop builds, flush, close the builder --
   app.addHook("preClose", async () => {
@@ -290,6 +317,7 @@ export async function buildServer(config: ServiceConfig, deps: ServerDeps = {}):
   });
   app.addHook("onClose", async () => {
     await service!.close();
+    await data.close(); // ---- data endpoints
   });
 
   return app;

@@ -48,6 +48,12 @@ test("config: every variable is read", () => {
     LINDI_MAX_EVENT_LOOP_DELAY_MS: "0",
     LINDI_MAX_HEAP_USED_BYTES: "1G",
     LINDI_MAX_RSS_BYTES: "2G",
+    LINDI_SLICE_MAX_ELEMENTS: "1000",
+    LINDI_SLICE_MAX_BYTES: "1MiB",
+    LINDI_CHUNK_CACHE_BYTES: "32MiB",
+    LINDI_JOBS_DIR: "/tmp/jobs",
+    LINDI_MIRROR_DIR: "/tmp/mirror",
+    LINDI_JOB_CONCURRENCY: "2",
   });
   assert.equal(c.port, 9000);
   assert.equal(c.host, "127.0.0.1");
@@ -68,6 +74,12 @@ test("config: every variable is read", () => {
   assert.equal(c.maxEventLoopDelayMs, 0);
   assert.equal(c.maxHeapUsedBytes, 1024 ** 3);
   assert.equal(c.maxRssBytes, 2 * 1024 ** 3);
+  assert.equal(c.sliceMaxElements, 1000);
+  assert.equal(c.sliceMaxBytes, 1024 ** 2);
+  assert.equal(c.chunkCacheBytes, 32 * 1024 ** 2);
+  assert.equal(c.jobsDir, "/tmp/jobs");
+  assert.equal(c.mirrorDir, "/tmp/mirror");
+  assert.equal(c.jobConcurrency, 2);
   // every documented variable was part of this test
   const names = ENVIRONMENT.map((v) => v.name).sort();
   assert.deepEqual(
@@ -80,15 +92,21 @@ test("config: every variable is read", () => {
       "LINDI_BUILD_TIMEOUT_SECONDS",
       "LINDI_CACHE_DIR",
       "LINDI_CACHE_MAX_BYTES",
+      "LINDI_CHUNK_CACHE_BYTES",
+      "LINDI_JOBS_DIR",
+      "LINDI_JOB_CONCURRENCY",
       "LINDI_MAX_EVENT_LOOP_DELAY_MS",
       "LINDI_MAX_HEAP_USED_BYTES",
       "LINDI_MAX_RSS_BYTES",
       "LINDI_MAX_SOURCE_BYTES",
       "LINDI_MAX_WAIT_SECONDS",
       "LINDI_MEMORY_CACHE_BYTES",
+      "LINDI_MIRROR_DIR",
       "LINDI_POOL_SIZE",
       "LINDI_PROBE_TIMEOUT_SECONDS",
       "LINDI_PROBE_TTL_SECONDS",
+      "LINDI_SLICE_MAX_BYTES",
+      "LINDI_SLICE_MAX_ELEMENTS",
       "LOG_LEVEL",
       "PORT",
     ],

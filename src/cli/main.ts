@@ -1,16 +1,20 @@
 import { runIndexCommand, INDEX_USAGE } from "./indexCommand.ts";
 import { UsageError } from "./args.ts";
+import { runPrecomputeCommand, PRECOMPUTE_USAGE } from "./precompute.ts"; // ---- precompute
 
 const USAGE = `usage: lindi <command> [options]
 
 commands:
-${INDEX_USAGE}`;
+${INDEX_USAGE}
+${PRECOMPUTE_USAGE}`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
     case "index":
       return runIndexCommand(rest);
+    case "precompute": // ---- precompute
+      return runPrecomputeCommand(rest);
     case undefined:
     case "-h":
     case "--help":

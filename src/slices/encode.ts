@@ -51,6 +51,7 @@ export function float32Text(v: number): string {
 
 /** Shortest decimal text of a float16 value that rounds back to the same half. */
 export function float16Text(v: number): string {
+  if (Object.is(v, -0)) return "-0.0";
   if (Number.isInteger(v) && Math.abs(v) <= 2048) return String(v);
   const bits = numberToHalf(v);
   for (let p = 1; p <= 5; p++) {

@@ -1,0 +1,186 @@
+/**
+ * bench/slice: GET /slice latency (format=bin) for 1-, 100- and 1000-chunk
+ * selections, cold and warm, with the origin at 0 and 20 ms latency (and at
+ * 20 ms with each connection capped at 20 MB/s, like a cloud object store),
+ * against h5wasm reading a local copy of the same file in the same run.
+ *
+ *   file     one float32 dataset, 1000 chunks of 4096 elements (16 KiB), gzip level 4 + shuffle,
+ *            written with h5wasm; served by the loopback range origin
+ *   service  the real server (index already built and cached); `cold` = chunk cache, opened
+ *            sources and HTTP redirects/sources forgotten (the parsed index and the source
+ *            probe are kept: those are per file, not per read); `warm` = the same request again
+ *   local    h5wasm on the file in its in-memory FS; `cold` = open the file + read + close,
+ *            `warm` = read again on the open file
+ *
+ * Medians of --runs runs (default 7). Targets: warm within 1.5x of local, cold at 20 ms within 3x.
+ *
+ * Run: npx tsx bench/slice.ts [--runs 7] [--markdown]
+ */
+import h5wasm from "h5wasm";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { Pool } from "undici";
+import { defaultConfig } from "../src/config.ts";
+import { loadH5wasm } from "../src/hdf5/h5wasmRuntime.ts";
+import { buildServer } from "../src/server.ts";
+import { startRangeOrigin } from "../test/support/rangeOrigin.ts";
+
+const { values } = parseArgs({ options: { runs: { type: "string", default: "7" }, markdown: { type: "boolean", default: false } } });
+const RUNS = Math.max(1, Number(values.runs));
+
+const CHUNK = 4096;
+const CHUNKS = 1000;
+const DATASET = "/data";
+
+/** The bench file: smooth signal + noise (compresses ~2x), written with h5wasm. */
+async function makeFile(dir: string): Promise<string> {
+  const m = await loadH5wasm();
+  const name = "bench_slice.h5";
+  const f = new h5wasm.File(name, "w");
+  const data = new Float32Array(CHUNK * CHUNKS);
+  let seed = 1;
+  for (let i = 0; i < data.length; i++) {
+    seed = (seed * 1103515245 + 12345) >>> 0;
+    data[i] = Math.round((Math.sin(i / 500) * 1000 + (seed / 2 ** 32) * 10) * 16) / 16;
+  }
+  f.create_dataset({ name: DATASET.slice(1), data, shape: [data.length], chunks: [CHUNK], compression: "gzip", compression_opts: 4 });
+  f.close();
+  const out = join(dir, name);
+  writeFileSync(out, m.FS.readFile(name) as Uint8Array);
+  m.FS.unlink(name);
+  return out;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+interface Case {
+  label: string;
+  chunks: number;
+  select: string;
+  range: [number, number];
+}
+
+const CASES: Case[] = [
+  { label: "1 chunk", chunks: 1, select: `${5 * CHUNK}:${6 * CHUNK}`, range: [5 * CHUNK, 6 * CHUNK] },
+  { label: "100 chunks", chunks: 100, select: `${200 * CHUNK}:${300 * CHUNK}`, range: [200 * CHUNK, 300 * CHUNK] },
+  { label: "1000 chunks", chunks: 1000, select: "", range: [0, CHUNKS * CHUNK] },
+];
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), "lindi-bench-slice-"));
+  const cacheDir = join(dir, "cache");
+  const file = await makeFile(dir);
+  const origin = await startRangeOrigin({ root: dir });
+  const app = await buildServer({
+    ...defaultConfig(),
+    port: 0,
+    host: "127.0.0.1",
+    logLevel: "warn",
+    cacheDir,
+    allowedHosts: ["127.0.0.1"],
+    allowPrivateNetworks: true,
+    probeTtlSeconds: 3600,
+    maxEventLoopDelayMs: 0,
+  });
+  await app.listen({ port: 0, host: "127.0.0.1" });
+  const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
+  const pool = new Pool(base, { connections: 4 });
+  const url = encodeURIComponent(origin.url("bench_slice.h5"));
+
+  const get = async (path: string): Promise<number> => {
+    const t0 = performance.now();
+    const res = await pool.request({ path, method: "GET" });
+    let n = 0;
+    for await (const c of res.body) n += (c as Buffer).length;
+    if (res.statusCode !== 200) throw new Error(`${path}: HTTP ${res.statusCode}`);
+    void n;
+    return performance.now() - t0;
+  };
+  // build the index once (not measured)
+  await get(`/lindi?url=${url}`);
+
+  // h5wasm on a local copy
+  const m = await loadH5wasm();
+  const bytes = readFileSync(file);
+  m.FS.writeFile("/local_copy.h5", bytes);
+  const localRead = (f: InstanceType<typeof h5wasm.File>, c: Case) => {
+    const ds = f.get(DATASET) as InstanceType<typeof h5wasm.Dataset>;
+    const v = ds.slice([[c.range[0], c.range[1]]]) as Float32Array;
+    if (v.length !== c.range[1] - c.range[0]) throw new Error("short local read");
+  };
+
+  const rows: string[][] = [];
+  const profiles = [
+    { label: "0 ms", latencyMs: 0 },
+    { label: "20 ms", latencyMs: 20 },
+    { label: "20 ms, 20 MB/s per connection", latencyMs: 20, bandwidthBytesPerSec: 20e6 },
+  ];
+  for (const profile of profiles) {
+    const { label: latency, ...faults } = profile;
+    origin.setFaults(faults);
+    for (const c of CASES) {
+      const q = `/slice?url=${url}&path=${DATASET}&select=${c.select}&format=bin`;
+      // local
+      const localCold: number[] = [];
+      const localWarm: number[] = [];
+      for (let r = 0; r < RUNS; r++) {
+        const t0 = performance.now();
+        const f = new h5wasm.File("/local_copy.h5", "r");
+        localRead(f, c);
+        localCold.push(performance.now() - t0);
+        for (let k = 0; k < 2; k++) {
+          const t1 = performance.now();
+          localRead(f, c);
+          if (k === 1) localWarm.push(performance.now() - t1);
+        }
+        f.close();
+      }
+      // service
+      const cold: number[] = [];
+      const warm: number[] = [];
+      for (let r = 0; r < RUNS; r++) {
+        app.lindiData.clearCaches();
+        cold.push(await get(q));
+        await get(q);
+        warm.push(await get(q));
+      }
+      const lc = median(localCold);
+      const lw = median(localWarm);
+      const sc = median(cold);
+      const sw = median(warm);
+      rows.push([
+        latency,
+        c.label,
+        lc.toFixed(2),
+        sc.toFixed(2),
+        (sc / lc).toFixed(2),
+        lw.toFixed(2),
+        sw.toFixed(2),
+        (sw / lw).toFixed(2),
+      ]);
+      console.error(`${latency} ${c.label}: local cold ${lc.toFixed(2)} / warm ${lw.toFixed(2)}; service cold ${sc.toFixed(2)} / warm ${sw.toFixed(2)} ms`);
+    }
+  }
+  const header = ["origin", "selection", "local cold (ms)", "service cold (ms)", "cold ratio", "local warm (ms)", "service warm (ms)", "warm ratio"];
+  const table = [`| ${header.join(" | ")} |`, `|${header.map(() => "---").join("|")}|`, ...rows.map((r) => `| ${r.join(" | ")} |`)].join("\n");
+  console.log(table);
+  if (!values.markdown) {
+    const stats = app.lindiData.chunkCache.stats;
+    console.log(`\nchunk cache: ${stats.hits} hits, ${stats.misses} misses, ${(stats.fetchedBytes / 1e6).toFixed(1)} MB fetched; file ${(bytes.length / 1e6).toFixed(1)} MB; ${RUNS} runs per cell (medians)`);
+  }
+  m.FS.unlink("/local_copy.h5");
+  await pool.close();
+  await app.close();
+  await origin.close();
+  rmSync(dir, { recursive: true, force: true });
+}
+
+main().catch((e: unknown) => {
+  console.error(e);
+  process.exit(1);
+});

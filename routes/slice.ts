@@ -1,0 +1,94 @@
+/**
+ * GET /slice?url=|lindi=&path=&select=&format=json|bin|npy&dtype=native|safe —
+ * decoded values of a selection (readSlice + encodeSlice of src/slices), with
+ * the chunk cache and HTTP client shared by all requests.
+ */
+import type { FastifyInstance } from "fastify";
+import { encodeSlice, readSlice, type SliceResult } from "../src/slices/index.ts";
+import { dataHttpError } from "../src/service/data/errors.ts";
+import { prefetchSelection } from "../src/service/data/prefetch.ts";
+import { safeFilename } from "../src/service/data/headers.ts";
+import { Binary, dataHeaderDoc, SliceJson, SliceQuery, type SliceQueryT } from "../src/service/data/schemas.ts";
+import { errorResponse } from "../src/service/schemas.ts";
+import { dataSourceErrors } from "./meta.ts";
+
+export default async function sliceRoutes(app: FastifyInstance): Promise<void> {
+  const data = app.lindiData;
+  const { config } = data.deps;
+
+  app.get<{ Querystring: SliceQueryT }>(
+    "/slice",
+    {
+      schema: {
+        operationId: "getSlice",
+        tags: ["data"],
+        summary: "Decoded values of a selection of a dataset",
+        description:
+          "Reads the chunks the selection touches (shared chunk cache; nearby chunks fetched together) and decodes them. " +
+          "json: {dtype, shape, data} with nested lists; bin: the raw C-order bytes, dtype and shape in X-Dtype / X-Shape " +
+          "(numpy.frombuffer(body, X-Dtype).reshape(X-Shape)); npy: a NumPy .npy file. bin and npy need fixed-size " +
+          "elements (406 for strings of variable length, references, compound rows). Answers are bounded by " +
+          "LINDI_SLICE_MAX_ELEMENTS and LINDI_SLICE_MAX_BYTES (413 names the limit).",
+        querystring: SliceQuery,
+        response: {
+          200: {
+            description: "The values",
+            headers: { "X-Dtype": dataHeaderDoc.dtype, "X-Shape": dataHeaderDoc.shape },
+            content: {
+              "application/json": { schema: SliceJson },
+              "application/octet-stream": { schema: Binary },
+            },
+          },
+          ...dataSourceErrors,
+          400: errorResponse("Malformed parameters, a malformed or out-of-bounds selection, or a group path"),
+          406: errorResponse("format=bin/npy of values without a fixed size (use format=json)"),
+          413: errorResponse("The selection is over LINDI_SLICE_MAX_ELEMENTS / LINDI_SLICE_MAX_BYTES (the message names the limit); or the source is too large"),
+        },
+      },
+    },
+    async (req, reply) => {
+      const q = req.query;
+      const ix = await data.open(q);
+      const ac = new AbortController();
+      const onClose = () => {
+        if (!reply.raw.writableEnded) ac.abort(new Error("client went away"));
+      };
+      reply.raw.once("close", onClose);
+      const format = q.format ?? "json";
+      let r: SliceResult;
+      let encoded;
+      // neighbouring chunks in parallel merged requests, decoded as they land
+      prefetchSelection(ix, data.chunkCache, data.rangeReader, q.path, q.select ?? "", {
+        maxElements: config.sliceMaxElements,
+        maxBytes: config.sliceMaxBytes,
+      });
+      try {
+        r = await readSlice(ix.doc, q.path, q.select ?? "", {
+          store: ix.store,
+          cache: data.chunkCache,
+          openSource: data.openSource,
+          externalCache: data.externalCache,
+          dtype: q.dtype === "safe" ? "safe" : "native",
+          maxElements: config.sliceMaxElements,
+          maxBytes: config.sliceMaxBytes,
+          signal: ac.signal,
+        });
+        encoded = encodeSlice(r, format);
+      } catch (e) {
+        throw dataHttpError(e);
+      } finally {
+        reply.raw.off("close", onClose);
+      }
+      reply.code(200);
+      if (format === "json") reply.type("application/json");
+      else {
+        // fixed-size dtypes only here: plain ASCII
+        reply.headers({ "x-dtype": r.dtype, "x-shape": r.shape.join(","), ...encoded.headers });
+        reply.type("application/octet-stream");
+        if (format === "npy") reply.header("content-disposition", `attachment; filename="${safeFilename(r.path.slice(r.path.lastIndexOf("/") + 1), ".npy")}"`);
+      }
+      const body = Buffer.from(encoded.body.buffer, encoded.body.byteOffset, encoded.body.byteLength);
+      return reply.send(body);
+    },
+  );
+}

@@ -1,0 +1,104 @@
+/**
+ * The range reader of the data endpoints: plain `GET Range` requests through
+ * the shared HttpClient, without the size probe (HEAD) an HttpByteSource makes
+ * when it opens — the refs say where the bytes are, so a cold read costs one
+ * round trip, not two.
+ *
+ * What the probe would give is kept otherwise: redirects are followed and
+ * remembered (openRangeStream), every 206 is checked against the range asked,
+ * and the first ETag seen for a URL is remembered: an answer with another
+ * ETag is a SourceChangedError (the file changed under its index). `many`
+ * merges nearby ranges into one request (gap ≤ 16 KiB, ≤ 8 MiB per request).
+ */
+import { LRUCache } from "lru-cache";
+import { SourceChangedError, TruncatedBodyError, type HttpClient } from "../../hdf5/httpByteSource.ts";
+import { header } from "../../hdf5/http/headers.ts";
+import type { RangeReader } from "../../slices/index.ts";
+import { openRangeStream } from "./chunkStream.ts";
+
+export interface DirectRangeReader extends RangeReader {
+  /** Forgets the ETags seen. */
+  clear(): void;
+}
+
+export interface DirectRangeReaderOptions {
+  /** Ranges closer than this are fetched together. Default 16 KiB. */
+  coalesceGap?: number;
+  /** Largest merged request. Default 8 MiB. */
+  coalesceMax?: number;
+  /** Whole-request attempts when a body breaks off. Default 3. */
+  attempts?: number;
+}
+
+const strip = (etag: string) => etag.trim().replace(/^W\//i, "");
+
+export function directRangeReader(client: HttpClient, opts: DirectRangeReaderOptions = {}): DirectRangeReader {
+  const gap = opts.coalesceGap ?? 16 * 1024;
+  const max = opts.coalesceMax ?? 8 * 1024 * 1024;
+  const attempts = Math.max(1, opts.attempts ?? 3);
+  const etags = new LRUCache<string, string>({ max: 10_000, ttl: 10 * 60_000 });
+
+  const readOnce = async (url: string, offset: number, length: number): Promise<Uint8Array> => {
+    const key = url.replace(/#.*$/, "");
+    const stream = await openRangeStream(client, url, offset, length, {
+      check: (res) => {
+        const etag = header(res.headers, "etag");
+        if (etag === undefined) return;
+        const seen = etags.get(key);
+        if (seen === undefined) etags.set(key, strip(etag));
+        else if (seen !== strip(etag)) {
+          etags.delete(key);
+          throw new SourceChangedError(`ETag is now ${etag}, was ${seen}`, res.url);
+        }
+      },
+    });
+    const out = new Uint8Array(length);
+    let got = 0;
+    try {
+      for await (const c of stream as AsyncIterable<Buffer>) {
+        out.set(c, got);
+        got += c.byteLength;
+      }
+    } catch (e) {
+      throw new TruncatedBodyError(length, got, key, { cause: e });
+    }
+    if (got !== length) throw new TruncatedBodyError(length, got, key);
+    return out;
+  };
+
+  const read = async (url: string, offset: number, length: number): Promise<Uint8Array> => {
+    if (length === 0) return new Uint8Array(0);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await readOnce(url, offset, length);
+      } catch (e) {
+        // a body that broke off after its first bytes: the whole request again
+        if (!(e instanceof TruncatedBodyError) || attempt + 1 >= attempts) throw e;
+        await new Promise((r) => setTimeout(r, client.backoffMs(attempt)));
+      }
+    }
+  };
+
+  const reader = ((url: string, offset: number, length: number) => read(url, offset, length)) as DirectRangeReader;
+  reader.many = async (url, ranges) => {
+    const items = ranges.map((r, i) => ({ i, start: r.offset, end: r.offset + r.length })).sort((a, b) => a.start - b.start || a.end - b.end);
+    const groups: { start: number; end: number; members: typeof items }[] = [];
+    for (const it of items) {
+      const g = groups[groups.length - 1];
+      if (g && it.start <= g.end + gap && Math.max(g.end, it.end) - g.start <= max) {
+        g.end = Math.max(g.end, it.end);
+        g.members.push(it);
+      } else groups.push({ start: it.start, end: it.end, members: [it] });
+    }
+    const out: Uint8Array[] = new Array(ranges.length);
+    await Promise.all(
+      groups.map(async (g) => {
+        const bytes = await read(url, g.start, g.end - g.start);
+        for (const m of g.members) out[m.i] = bytes.subarray(m.start - g.start, m.end - g.start);
+      }),
+    );
+    return out;
+  };
+  reader.clear = () => etags.clear();
+  return reader;
+}
