@@ -1,5 +1,5 @@
-import { mkdir, rename, writeFile } from "node:fs/promises";
-import { dirname, relative, resolve, sep } from "node:path";
+import { relative, resolve, sep } from "node:path";
+import { writeFileAtomic } from "../jobs/atomic.ts";
 import { parseArgs } from "node:util";
 import { indexLocalFile } from "../lindi/indexHdf5.ts";
 import { createCliRemoteIndexer } from "../index/remoteCli.ts";
@@ -19,14 +19,6 @@ interface IndexJob {
   input: string;
   url: string;
   out: string | null;
-}
-
-/** Writes via a temporary file and a rename, so a reader never sees half a file. */
-export async function writeFileAtomic(path: string, text: string): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
-  await writeFile(tmp, text);
-  await rename(tmp, path);
 }
 
 function planJobs(inputs: string[], values: Record<string, string | boolean | undefined>): IndexJob[] {

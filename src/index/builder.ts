@@ -32,6 +32,7 @@ import { DEFAULT_PREFETCH, type PrefetchOptions, type PrefetchStats } from "./re
 import { RemoteBuildSession, type SessionStats } from "./remoteSession.ts";
 import { createBridgeBuffer } from "./syncBridge.ts";
 import type { WorkerFault, WorkerStats, WorkerTask } from "./workerProtocol.ts";
+import { raceAbort } from "./abort.ts";
 
 export interface IndexBuilderConfig {
   /** Worker threads. Default: the number of cores. */
@@ -101,27 +102,6 @@ function sameEtag(a: string, b: string): boolean {
   return strip(a) === strip(b);
 }
 
-/** Rejects with `signal.reason` as soon as the signal fires (the operation itself goes on and is ignored). */
-function raceAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) {
-    p.catch(() => undefined);
-    return Promise.reject(signal.reason);
-  }
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    p.then(
-      (v) => {
-        signal.removeEventListener("abort", onAbort);
-        resolve(v);
-      },
-      (e: unknown) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(e);
-      },
-    );
-  });
-}
 
 class Builder implements RemoteIndexBuilder {
   readonly pool: IndexWorkerPool;

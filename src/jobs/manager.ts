@@ -35,6 +35,7 @@ import { mirrorUpToDate, writeMirror } from "./mirror.ts";
 import { mirrorDirOf, mirrorPathProblem, urlMirrorPath } from "./paths.ts";
 import { JOB_ID_RE, JobStore } from "./store.ts";
 import { countItems, FINAL_STATES, type ItemError, type JobCounts, type JobItem, type JobRecord, type JobSource, type JobState } from "./types.ts";
+import { raceAbort } from "../index/abort.ts";
 
 export interface JobManagerOptions {
   service: LindiService;
@@ -139,27 +140,6 @@ function iso(ms = Date.now()): string {
   return new Date(ms).toISOString();
 }
 
-/** Rejects with the signal's reason as soon as it fires. */
-function abortable<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) {
-    p.catch(() => undefined);
-    return Promise.reject(signal.reason);
-  }
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    p.then(
-      (v) => {
-        signal.removeEventListener("abort", onAbort);
-        resolve(v);
-      },
-      (e: unknown) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(e);
-      },
-    );
-  });
-}
 
 function itemError(e: unknown): ItemError {
   const err = toHttpError(e);
@@ -639,7 +619,7 @@ export class JobManager {
   /** One item: resolve (policy, probe, size), skip when its output exists, else cache or build, then mirror. */
   private async produce(rt: Runtime, it: JobItem): Promise<{ skipped: boolean; outcome?: "built" | "cached"; bytesFetched: number }> {
     const signal = rt.abort.signal;
-    const r = await abortable(this.o.service.resolve({ url: it.url }), signal);
+    const r = await raceAbort(this.o.service.resolve({ url: it.url }), signal);
     const want = { url: r.url, validator: r.validator, options: r.options };
     if (rt.rec.mirror) {
       if (await mirrorUpToDate(this.mirrorDir, it.path, want)) return { skipped: true, bytesFetched: 0 };
@@ -723,7 +703,7 @@ export class JobManager {
         };
         started.job.done.then(settled, settled);
       }
-      return { entry: await abortable(started.job.done, signal), built: true };
+      return { entry: await raceAbort(started.job.done, signal), built: true };
     }
   }
 }
