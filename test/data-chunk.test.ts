@@ -22,13 +22,13 @@ import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { request } from "undici";
 import type { FastifyInstance } from "fastify";
-import { defaultConfig, type ServiceConfig } from "../src/config.ts";
 import { decodeInlineBytes } from "../src/lindi/inlineBytes.ts";
 import { parsePythonJson, stringifyPython, type PyJson } from "../src/lindi/pythonJson.ts";
 import { LindiTarWriter } from "../src/lindi/tar/lindiTar.ts";
 import { buildServer } from "../src/server.ts";
 import { corpusFile, requireCorpus } from "./support/corpus.ts";
 import { startRangeOrigin, type RangeOrigin } from "./support/rangeOrigin.ts";
+import { testConfig } from "./support/service.ts";
 
 interface Answer {
   status: number;
@@ -45,22 +45,6 @@ async function call(base: string, pathAndQuery: string, headers: Record<string, 
   return { status: res.statusCode, headers: h, body, json: <T>() => JSON.parse(body.toString("utf8")) as T };
 }
 
-function testConfig(cacheDir: string, over: Partial<ServiceConfig> = {}): ServiceConfig {
-  return {
-    ...defaultConfig(),
-    port: 0,
-    host: "127.0.0.1",
-    logLevel: "silent",
-    cacheDir,
-    allowedHosts: ["127.0.0.1"],
-    allowPrivateNetworks: true,
-    poolSize: 2,
-    probeTtlSeconds: 0,
-    buildTimeoutSeconds: 60,
-    maxEventLoopDelayMs: 0,
-    ...over,
-  };
-}
 
 async function fileBytes(abs: string, offset: number, length: number): Promise<Buffer> {
   const fh = await open(abs, "r");

@@ -19,11 +19,12 @@ import path from "node:path";
 import { request } from "undici";
 import h5wasm, { type Attribute } from "h5wasm";
 import type { FastifyInstance } from "fastify";
-import { defaultConfig, type ServiceConfig } from "../src/config.ts";
+import type { ServiceConfig } from "../src/config.ts";
 import { buildServer } from "../src/server.ts";
 import { corpusFile, objectAddress, requireCorpus, withH5File, type H5File, type H5Module } from "./support/corpus.ts";
 import { startRangeOrigin, type RangeOrigin } from "./support/rangeOrigin.ts";
 import { expectedDtype } from "./support/sliceCompare.ts";
+import { testConfig as serviceTestConfig } from "./support/service.ts";
 
 interface Node {
   name: string;
@@ -59,22 +60,9 @@ async function call(base: string, pathAndQuery: string): Promise<Answer> {
   return { status: res.statusCode, headers: h, body, json: <T>() => JSON.parse(body.toString("utf8")) as T };
 }
 
-function testConfig(cacheDir: string, over: Partial<ServiceConfig> = {}): ServiceConfig {
-  return {
-    ...defaultConfig(),
-    port: 0,
-    host: "127.0.0.1",
-    logLevel: "silent",
-    cacheDir,
-    allowedHosts: ["127.0.0.1"],
-    allowPrivateNetworks: true,
-    poolSize: 2,
-    probeTtlSeconds: 30,
-    buildTimeoutSeconds: 60,
-    maxEventLoopDelayMs: 0,
-    ...over,
-  };
-}
+/** The test service, reusing source probes for the whole file (these tests do not change sources). */
+const testConfig = (cacheDir: string, over: Partial<ServiceConfig> = {}): ServiceConfig =>
+  serviceTestConfig(cacheDir, { probeTtlSeconds: 30, ...over });
 
 let origin: RangeOrigin;
 let app: FastifyInstance;

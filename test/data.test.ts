@@ -24,7 +24,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { request } from "undici";
 import type { FastifyInstance } from "fastify";
-import { defaultConfig, type ServiceConfig } from "../src/config.ts";
+import type { ServiceConfig } from "../src/config.ts";
 import { halfToNumber } from "../src/hdf5/values.ts";
 import { buildServer } from "../src/server.ts";
 import { numberToHalf } from "../src/slices/codecs.ts";
@@ -33,6 +33,7 @@ import { parseSelection } from "../src/slices/selection.ts";
 import { corpusFile, listDatasetPaths, requireCorpus, withH5File } from "./support/corpus.ts";
 import { startRangeOrigin, type RangeOrigin } from "./support/rangeOrigin.ts";
 import { compareWithH5, randomSelection, seededRandom } from "./support/sliceCompare.ts";
+import { testConfig as serviceTestConfig } from "./support/service.ts";
 
 const PYNWB = [
   "pynwb/tests/back_compat/1.0.2_nwbfile.nwb",
@@ -65,22 +66,9 @@ async function call(base: string, pathAndQuery: string, headers: Record<string, 
   return { status: res.statusCode, headers: h, body, json: <T>() => JSON.parse(body.toString("utf8")) as T };
 }
 
-function testConfig(cacheDir: string, over: Partial<ServiceConfig> = {}): ServiceConfig {
-  return {
-    ...defaultConfig(),
-    port: 0,
-    host: "127.0.0.1",
-    logLevel: "silent",
-    cacheDir,
-    allowedHosts: ["127.0.0.1"],
-    allowPrivateNetworks: true,
-    poolSize: 2,
-    probeTtlSeconds: 30,
-    buildTimeoutSeconds: 60,
-    maxEventLoopDelayMs: 0,
-    ...over,
-  };
-}
+/** The test service, reusing source probes for the whole file (these tests do not change sources). */
+const testConfig = (cacheDir: string, over: Partial<ServiceConfig> = {}): ServiceConfig =>
+  serviceTestConfig(cacheDir, { probeTtlSeconds: 30, ...over });
 
 // ---- decoding what the service sent -------------------------------------------------
 

@@ -16,10 +16,11 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { brotliDecompressSync, gunzipSync } from "node:zlib";
 import { request } from "undici";
 import type { FastifyInstance } from "fastify";
-import { defaultConfig, type ServiceConfig } from "../src/config.ts";
+import type { ServiceConfig } from "../src/config.ts";
 import { buildServer } from "../src/server.ts";
 import { requireCorpus } from "./support/corpus.ts";
 import { startRangeOrigin, type RangeOrigin } from "./support/rangeOrigin.ts";
+import { testConfig } from "./support/service.ts";
 
 // small, real NWB/HDF5 files of the corpus
 const FILE_A = "pynwb/tests/back_compat/1.0.2_nwbfile.nwb";
@@ -31,24 +32,6 @@ interface Running {
   app: FastifyInstance;
   base: string;
   config: ServiceConfig;
-}
-
-function testConfig(cacheDir: string, over: Partial<ServiceConfig> = {}): ServiceConfig {
-  return {
-    ...defaultConfig(),
-    port: 0,
-    host: "127.0.0.1",
-    logLevel: "silent",
-    cacheDir,
-    allowedHosts: ["127.0.0.1"],
-    allowPrivateNetworks: true,
-    poolSize: 2,
-    probeTtlSeconds: 0,
-    probeTimeoutSeconds: 10,
-    buildTimeoutSeconds: 60,
-    maxEventLoopDelayMs: 0,
-    ...over,
-  };
 }
 
 async function start(config: ServiceConfig): Promise<Running> {
