@@ -28,22 +28,7 @@ import { LindiTarWriter } from "../src/lindi/tar/lindiTar.ts";
 import { buildServer } from "../src/server.ts";
 import { corpusFile, requireCorpus } from "./support/corpus.ts";
 import { startRangeOrigin, type RangeOrigin } from "./support/rangeOrigin.ts";
-import { testConfig } from "./support/service.ts";
-
-interface Answer {
-  status: number;
-  headers: Record<string, string>;
-  body: Buffer;
-  json<T = Record<string, unknown>>(): T;
-}
-
-async function call(base: string, pathAndQuery: string, headers: Record<string, string> = {}): Promise<Answer> {
-  const res = await request(base + pathAndQuery, { headers });
-  const body = Buffer.from(await res.body.arrayBuffer());
-  const h: Record<string, string> = {};
-  for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) h[k] = Array.isArray(v) ? v.join(", ") : v;
-  return { status: res.statusCode, headers: h, body, json: <T>() => JSON.parse(body.toString("utf8")) as T };
-}
+import { testConfig, call } from "./support/service.ts";
 
 
 async function fileBytes(abs: string, offset: number, length: number): Promise<Buffer> {

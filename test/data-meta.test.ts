@@ -16,7 +16,6 @@ import { execFileSync } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { request } from "undici";
 import h5wasm, { type Attribute } from "h5wasm";
 import type { FastifyInstance } from "fastify";
 import type { ServiceConfig } from "../src/config.ts";
@@ -24,7 +23,7 @@ import { buildServer } from "../src/server.ts";
 import { corpusFile, objectAddress, requireCorpus, withH5File, type H5File, type H5Module } from "./support/corpus.ts";
 import { startRangeOrigin, type RangeOrigin } from "./support/rangeOrigin.ts";
 import { expectedDtype } from "./support/sliceCompare.ts";
-import { testConfig as serviceTestConfig } from "./support/service.ts";
+import { testConfig as serviceTestConfig, call } from "./support/service.ts";
 
 interface Node {
   name: string;
@@ -43,21 +42,6 @@ interface Node {
   fillValue?: unknown;
   scalar?: boolean;
   storage?: { layout: string; chunkGrid: number[]; storedChunks: number; storedBytes: number; link?: { url: string; name: string } };
-}
-
-interface Answer {
-  status: number;
-  headers: Record<string, string>;
-  body: Buffer;
-  json<T = Record<string, unknown>>(): T;
-}
-
-async function call(base: string, pathAndQuery: string): Promise<Answer> {
-  const res = await request(base + pathAndQuery);
-  const body = Buffer.from(await res.body.arrayBuffer());
-  const h: Record<string, string> = {};
-  for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) h[k] = Array.isArray(v) ? v.join(", ") : v;
-  return { status: res.statusCode, headers: h, body, json: <T>() => JSON.parse(body.toString("utf8")) as T };
 }
 
 /** The test service, reusing source probes for the whole file (these tests do not change sources). */

@@ -22,7 +22,6 @@ import { readdirSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { request } from "undici";
 import type { FastifyInstance } from "fastify";
 import type { ServiceConfig } from "../src/config.ts";
 import { halfToNumber } from "../src/hdf5/values.ts";
@@ -33,7 +32,7 @@ import { parseSelection } from "../src/slices/selection.ts";
 import { corpusFile, listDatasetPaths, requireCorpus, withH5File } from "./support/corpus.ts";
 import { startRangeOrigin, type RangeOrigin } from "./support/rangeOrigin.ts";
 import { compareWithH5, randomSelection, seededRandom } from "./support/sliceCompare.ts";
-import { testConfig as serviceTestConfig } from "./support/service.ts";
+import { testConfig as serviceTestConfig, call } from "./support/service.ts";
 
 const PYNWB = [
   "pynwb/tests/back_compat/1.0.2_nwbfile.nwb",
@@ -50,21 +49,6 @@ const DTYPES = [
   "hdf5-1.10.8/tools/testfiles/tvldtypes3.h5", // compound with a vlen member
   "hdmf/_history/ea408da6c2/test_DynamicTable.h5",
 ];
-
-interface Answer {
-  status: number;
-  headers: Record<string, string>;
-  body: Buffer;
-  json<T = Record<string, unknown>>(): T;
-}
-
-async function call(base: string, pathAndQuery: string, headers: Record<string, string> = {}): Promise<Answer> {
-  const res = await request(base + pathAndQuery, { headers });
-  const body = Buffer.from(await res.body.arrayBuffer());
-  const h: Record<string, string> = {};
-  for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) h[k] = Array.isArray(v) ? v.join(", ") : v;
-  return { status: res.statusCode, headers: h, body, json: <T>() => JSON.parse(body.toString("utf8")) as T };
-}
 
 /** The test service, reusing source probes for the whole file (these tests do not change sources). */
 const testConfig = (cacheDir: string, over: Partial<ServiceConfig> = {}): ServiceConfig =>

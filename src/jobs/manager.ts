@@ -569,17 +569,17 @@ export class JobManager {
 
   private async runItems(rt: Runtime): Promise<void> {
     const items = rt.rec.items!;
-    const todo: number[] = [];
-    for (const [i, it] of items.entries()) if (it.state === "pending") todo.push(i);
+    const pendingItems: number[] = [];
+    for (const [i, it] of items.entries()) if (it.state === "pending") pendingItems.push(i);
     let next = 0;
     const worker = async () => {
       while (!rt.abort.signal.aborted) {
-        const i = todo[next++];
+        const i = pendingItems[next++];
         if (i === undefined) return;
         await this.runItem(rt, i);
       }
     };
-    await Promise.all(Array.from({ length: Math.min(rt.rec.concurrency, todo.length) }, worker));
+    await Promise.all(Array.from({ length: Math.min(rt.rec.concurrency, pendingItems.length) }, worker));
   }
 
   private async runItem(rt: Runtime, i: number): Promise<void> {

@@ -1,4 +1,5 @@
 /** The service configured for tests: loopback only, quiet, small pool, no probe reuse. */
+import { request } from "undici";
 import { defaultConfig, type ServiceConfig } from "../../src/config.ts";
 
 export function testConfig(cacheDir: string, over: Partial<ServiceConfig> = {}): ServiceConfig {
@@ -17,4 +18,21 @@ export function testConfig(cacheDir: string, over: Partial<ServiceConfig> = {}):
     maxEventLoopDelayMs: 0,
     ...over,
   };
+}
+
+/** A response read whole, with headers flattened to strings. */
+export interface Answer {
+  status: number;
+  headers: Record<string, string>;
+  body: Buffer;
+  json<T = Record<string, unknown>>(): T;
+}
+
+/** GET `pathAndQuery` from the service at `base`. */
+export async function call(base: string, pathAndQuery: string, headers: Record<string, string> = {}): Promise<Answer> {
+  const res = await request(base + pathAndQuery, { headers });
+  const body = Buffer.from(await res.body.arrayBuffer());
+  const h: Record<string, string> = {};
+  for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) h[k] = Array.isArray(v) ? v.join(", ") : v;
+  return { status: res.statusCode, headers: h, body, json: <T>() => JSON.parse(body.toString("utf8")) as T };
 }
