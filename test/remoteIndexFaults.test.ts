@@ -96,7 +96,7 @@ before(async () => {
   origin = await startRangeOrigin({ root: corpusDir });
   patient = createIndexBuilder({
     poolSize: 2,
-    http: { headersTimeoutMs: 1000, bodyTimeoutMs: 1000, retries: 6, retryBaseDelayMs: 10, retryMaxDelayMs: 100 },
+    http: { headersTimeoutMs: 1000, bodyTimeoutMs: 1000, retries: 10, retryBaseDelayMs: 10, retryMaxDelayMs: 100 },
   });
   strict = createIndexBuilder({
     poolSize: 1,
