@@ -28,7 +28,7 @@ import { LindiTarWriter } from "../src/lindi/tar/lindiTar.ts";
 import { buildServer } from "../src/server.ts";
 import { corpusFile, requireCorpus } from "./support/corpus.ts";
 import { startRangeOrigin, type RangeOrigin } from "./support/rangeOrigin.ts";
-import { testConfig, call } from "./support/service.ts";
+import { testConfig, call, listenLoopback } from "./support/service.ts";
 
 
 async function fileBytes(abs: string, offset: number, length: number): Promise<Buffer> {
@@ -55,8 +55,7 @@ before(async () => {
   mirror = await startRangeOrigin({ root: mirrorDir });
   dir = await mkdtemp(path.join(tmpdir(), "lindi-chunk-test-"));
   app = await buildServer(testConfig(dir));
-  await app.listen({ port: 0, host: "127.0.0.1" });
-  base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
+  base = await listenLoopback(app);
 });
 
 after(async () => {

@@ -23,7 +23,7 @@ import { buildServer } from "../src/server.ts";
 import { corpusFile, objectAddress, requireCorpus, withH5File, type H5File, type H5Module } from "./support/corpus.ts";
 import { startRangeOrigin, type RangeOrigin } from "./support/rangeOrigin.ts";
 import { expectedDtype } from "./support/sliceCompare.ts";
-import { testConfig as serviceTestConfig, call } from "./support/service.ts";
+import { testConfig as serviceTestConfig, call, listenLoopback } from "./support/service.ts";
 
 interface Node {
   name: string;
@@ -57,8 +57,7 @@ before(async () => {
   origin = await startRangeOrigin({ root: requireCorpus() });
   dir = await mkdtemp(path.join(tmpdir(), "lindi-meta-test-"));
   app = await buildServer(testConfig(dir));
-  await app.listen({ port: 0, host: "127.0.0.1" });
-  base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
+  base = await listenLoopback(app);
 });
 
 after(async () => {

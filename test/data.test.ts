@@ -32,7 +32,7 @@ import { parseSelection } from "../src/slices/selection.ts";
 import { corpusFile, listDatasetPaths, requireCorpus, withH5File } from "./support/corpus.ts";
 import { startRangeOrigin, type RangeOrigin } from "./support/rangeOrigin.ts";
 import { compareWithH5, randomSelection, seededRandom } from "./support/sliceCompare.ts";
-import { testConfig as serviceTestConfig, call } from "./support/service.ts";
+import { testConfig as serviceTestConfig, call, listenLoopback } from "./support/service.ts";
 
 const PYNWB = [
   "pynwb/tests/back_compat/1.0.2_nwbfile.nwb",
@@ -193,10 +193,7 @@ before(async () => {
   origin = await startRangeOrigin({ root: requireCorpus() });
   dir = await mkdtemp(path.join(tmpdir(), "lindi-data-test-"));
   app = await buildServer(testConfig(dir));
-  await app.listen({ port: 0, host: "127.0.0.1" });
-  const addr = app.server.address();
-  assert.ok(addr && typeof addr === "object");
-  base = `http://127.0.0.1:${addr.port}`;
+  base = await listenLoopback(app);
 });
 
 after(async () => {

@@ -28,6 +28,7 @@ import { buildServer, defaultBuilder, urlPolicyFor } from "../src/server.ts";
 import { requireCorpus } from "./support/corpus.ts";
 import { corpusAssets, startDandiApi, type DandiApi, type StandInAsset } from "./support/dandiApi.ts";
 import { startRangeOrigin, type RangeOrigin } from "./support/rangeOrigin.ts";
+import { listenLoopback } from "./support/service.ts";
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -69,10 +70,7 @@ async function start(config: ServiceConfig): Promise<Running> {
     close: () => inner.close(),
   };
   const app = await buildServer(config, { builder });
-  await app.listen({ port: 0, host: "127.0.0.1" });
-  const addr = app.server.address();
-  assert.ok(addr && typeof addr === "object");
-  return { app, base: `http://127.0.0.1:${addr.port}`, builds };
+  return { app, base: await listenLoopback(app), builds };
 }
 
 interface Answer {

@@ -20,6 +20,7 @@ import { buildServer } from "../src/server.ts";
 import { repoRoot, requireCorpus } from "./support/corpus.ts";
 import { corpusAssets, startDandiApi, type DandiApi, type StandInAsset } from "./support/dandiApi.ts";
 import { startRangeOrigin, type RangeOrigin } from "./support/rangeOrigin.ts";
+import { listenLoopback } from "./support/service.ts";
 
 interface Run {
   code: number | null;
@@ -152,8 +153,7 @@ test("a URL list: exit 0, and the same bytes as the service's GET /lindi", async
   const cacheDir = await tempDir();
   const app = await buildServer({ ...defaultConfig(), logLevel: "silent", cacheDir, allowedHosts: ["127.0.0.1"], allowPrivateNetworks: true, poolSize: 1, maxEventLoopDelayMs: 0 });
   try {
-    await app.listen({ port: 0, host: "127.0.0.1" });
-    const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
+    const base = await listenLoopback(app);
     for (const [u, f] of [[a, fileA], [b, fileB]] as const) {
       const res = await request(`${base}/lindi?url=${encodeURIComponent(u)}`);
       assert.equal(res.statusCode, 200);

@@ -16,6 +16,7 @@ import { defaultConfig } from "../src/config.ts";
 import { buildServer } from "../src/server.ts";
 import { repoRoot, requireCorpus } from "./support/corpus.ts";
 import { startRangeOrigin, type RangeOrigin } from "./support/rangeOrigin.ts";
+import { listenLoopback } from "./support/service.ts";
 
 const FILE_A = "pynwb/tests/back_compat/1.0.2_nwbfile.nwb";
 const FILE_B = "pynwb/tests/back_compat/1.0.2_str_pub.nwb";
@@ -239,10 +240,7 @@ test("SIGKILL during a cache write: after a restart the entry is not served, and
     maxEventLoopDelayMs: 0,
   });
   try {
-    await app.listen({ port: 0, host: "127.0.0.1" });
-    const addr = app.server.address();
-    assert.ok(addr && typeof addr === "object");
-    const base2 = `http://127.0.0.1:${addr.port}`;
+    const base2 = await listenLoopback(app);
     assert.deepEqual(await readdir(path.join(dir, "tmp")), [], "leftovers removed at start");
     assert.equal((await get(base2, lindi(url), "HEAD")).status, 404, "not cached");
     const rebuilt = await get(base2, lindi(url));

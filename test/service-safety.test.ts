@@ -19,6 +19,7 @@ import { buildServer } from "../src/server.ts";
 import { createUrlPolicy } from "../src/service/urlPolicy.ts";
 import { loadFeatures, requireCorpus } from "./support/corpus.ts";
 import { startRangeOrigin, type RangeOrigin } from "./support/rangeOrigin.ts";
+import { listenLoopback } from "./support/service.ts";
 
 const GOOD = "corpus/pynwb/tests/back_compat/1.0.2_nwbfile.nwb";
 const EXTERNAL_LINK = "corpus/matnwb/_history/e7401f8e7d/link_test.nwb";
@@ -52,14 +53,12 @@ function config(dir: string, over: Partial<ServiceConfig>): ServiceConfig {
 async function start(over: Partial<ServiceConfig>): Promise<Running> {
   const dir = await mkdtemp(path.join(tmpdir(), "lindi-safety-"));
   const app = await buildServer(config(dir, over));
-  await app.listen({ port: 0, host: "127.0.0.1" });
-  const addr = app.server.address();
-  assert.ok(addr && typeof addr === "object");
+  const base = await listenLoopback(app);
   cleanup.push(async () => {
     await app.close();
     await rm(dir, { recursive: true, force: true });
   });
-  return { app, base: `http://127.0.0.1:${addr.port}`, dir };
+  return { app, base, dir };
 }
 
 async function get(base: string, p: string, method: "GET" | "HEAD" = "GET") {
@@ -173,8 +172,7 @@ describe("defaults refuse private targets", () => {
       await app.close();
       await rm(dir, { recursive: true, force: true });
     });
-    await app.listen({ port: 0, host: "127.0.0.1" });
-    const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
+    const base = await listenLoopback(app);
     origin.resetStats();
     const url = origin.url(GOOD).replace("127.0.0.1", "rebind.test");
     const msg = await expectError(base, lindi(url), 403, "rebinding");

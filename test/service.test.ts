@@ -20,7 +20,7 @@ import type { ServiceConfig } from "../src/config.ts";
 import { buildServer } from "../src/server.ts";
 import { requireCorpus } from "./support/corpus.ts";
 import { startRangeOrigin, type RangeOrigin } from "./support/rangeOrigin.ts";
-import { testConfig } from "./support/service.ts";
+import { testConfig, listenLoopback } from "./support/service.ts";
 
 // small, real NWB/HDF5 files of the corpus
 const FILE_A = "pynwb/tests/back_compat/1.0.2_nwbfile.nwb";
@@ -36,10 +36,7 @@ interface Running {
 
 async function start(config: ServiceConfig): Promise<Running> {
   const app = await buildServer(config);
-  await app.listen({ port: 0, host: "127.0.0.1" });
-  const addr = app.server.address();
-  assert.ok(addr && typeof addr === "object");
-  return { app, base: `http://127.0.0.1:${addr.port}`, config };
+  return { app, base: await listenLoopback(app), config };
 }
 
 interface Answer {

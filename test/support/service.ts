@@ -1,4 +1,5 @@
 /** The service configured for tests: loopback only, quiet, small pool, no probe reuse. */
+import type { FastifyInstance } from "fastify";
 import { request } from "undici";
 import { defaultConfig, type ServiceConfig } from "../../src/config.ts";
 
@@ -35,4 +36,12 @@ export async function call(base: string, pathAndQuery: string, headers: Record<s
   const h: Record<string, string> = {};
   for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) h[k] = Array.isArray(v) ? v.join(", ") : v;
   return { status: res.statusCode, headers: h, body, json: <T>() => JSON.parse(body.toString("utf8")) as T };
+}
+
+/** Starts `app` on an ephemeral loopback port; returns its base URL. */
+export async function listenLoopback(app: FastifyInstance): Promise<string> {
+  await app.listen({ port: 0, host: "127.0.0.1" });
+  const addr = app.server.address();
+  if (!addr || typeof addr !== "object") throw new Error("the server has no TCP address");
+  return `http://127.0.0.1:${addr.port}`;
 }
