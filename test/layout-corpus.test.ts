@@ -13,6 +13,7 @@ import { readFileSync } from "node:fs";
 import { MemoryByteSource } from "../src/hdf5/byteSource.ts";
 import { Hdf5FormatError, Hdf5LayoutReader, Hdf5UnsupportedError } from "../src/hdf5/layout/index.ts";
 import { corpusFile, listDatasetPaths, loadFeatures, objectAddress, withH5File } from "./support/corpus.ts";
+import { withDeadline } from "./support/deadline.ts";
 
 /** Features the reader declines on purpose (message patterns). */
 const KNOWN_UNSUPPORTED = [/metadata cache image/];
@@ -32,18 +33,6 @@ function hasVariableLength(md: Metadata): boolean {
   if (md.vlen || md.type === 9) return true;
   if (md.array_type && hasVariableLength(md.array_type)) return true;
   return (md.compound_type?.members ?? []).some(hasVariableLength);
-}
-
-async function withDeadline<T>(ms: number, label: string, fn: () => Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${label}: no result after ${ms} ms (hang?)`)), ms);
-  });
-  try {
-    return await Promise.race([fn(), deadline]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 test("every dataset of every corpus file: readDataset + listChunks", { timeout: 150_000 }, async () => {

@@ -26,6 +26,7 @@ import {
   readRawDataset,
   withH5File,
 } from "./support/corpus.ts";
+import { withDeadline } from "./support/deadline.ts";
 
 /** Reads every dataset of a corpus file: path -> info (errors are thrown). */
 async function readAll(rel: string): Promise<{ reader: Hdf5LayoutReader; infos: Map<string, DatasetLayoutInfo> }> {
@@ -338,19 +339,6 @@ test("reads are few, small and never repeat bytes", async () => {
     assert.ok(rec.reads.every(([, l]) => l <= 8 * 1024 * 1024));
   }
 });
-
-/** Runs fn with a deadline so a hang fails the test instead of stalling it. */
-async function withDeadline<T>(ms: number, label: string, fn: () => Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${label}: no result after ${ms} ms (hang?)`)), ms);
-  });
-  try {
-    return await Promise.race([fn(), deadline]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** Opens and walks every dataset address; any failure must be an Hdf5FormatError. */
 async function walkExpectingCleanErrors(bytes: Uint8Array, addrs: number[], label: string): Promise<number> {
