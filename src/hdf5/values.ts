@@ -250,7 +250,7 @@ export function swapElements(bytes: Uint8Array, size: number): Uint8Array {
   return bytes;
 }
 
-/** Splits a flat list into nested lists of `shape` (row-major). */
+/** Splits a flat list into nested lists of `shape` (row-major), like numpy's tolist(): `[]` for a zero-size leading dimension. */
 export function nest<T>(flat: T[], shape: readonly number[]): T | unknown[] {
   if (shape.length === 0) return flat[0] as T;
   if (shape.length === 1) return flat;

@@ -155,17 +155,7 @@ export function convertAttribute(attr: H5Attr, objectPath: string, ctx: Referenc
   const kind = arrayKind(base, where);
   const flat = flatElements(elements, extraDims);
   const converted = flat.map((v) => convertArrayElement(v, kind, where));
-  return nestAll(converted, [...attr.shape, ...extraDims]);
-}
-
-/** Like numpy's tolist(): nested lists, `[]` for zero-size leading dims. */
-function nestAll(flat: PyJson[], shape: number[]): PyJson {
-  if (shape.length === 1) return flat;
-  const [first, ...rest] = shape as [number, ...number[]];
-  const stride = rest.reduce((a, b) => a * b, 1);
-  const out: PyJson[] = [];
-  for (let i = 0; i < first; i++) out.push(nestAll(flat.slice(i * stride, (i + 1) * stride), rest));
-  return out;
+  return nest(converted, [...attr.shape, ...extraDims]) as PyJson;
 }
 
 function convertScalar(v: H5Value, md: Metadata, where: string, ctx: ReferenceContext): PyJson {
