@@ -28,6 +28,7 @@ import { PyFloat, type PyJson } from "./pythonJson.ts";
 import { LindiDirWriter } from "./tar/lindiDir.ts";
 import { LINDI_JSON_NAME, LindiTarWriter, memberNameOfRef } from "./tar/lindiTar.ts";
 import { SerialQueue } from "./serialQueue.ts";
+import { swapElements } from "../hdf5/values.ts";
 
 /** Chunks whose encoded size is below this many bytes are stored inline (spec 10.5). */
 export const INLINE_CHUNK_LIMIT = 1000;
@@ -214,11 +215,7 @@ function numericBytes(info: DtypeInfo, values: readonly unknown[] | NumericTyped
     }
   }
   let bytes = bytesOf(arr);
-  if (info.bigEndian) {
-    bytes = bytes.slice();
-    const s = info.itemsize;
-    for (let i = 0; i < bytes.length; i += s) bytes.subarray(i, i + s).reverse();
-  }
+  if (info.bigEndian) bytes = swapElements(bytes.slice(), info.itemsize);
   return bytes;
 }
 

@@ -19,6 +19,7 @@
 import { numberToHalf } from "./codecs.ts";
 import { halfToNumber } from "../hdf5/values.ts";
 import type { SliceResult } from "./readSlice.ts";
+import { swapElements } from "../hdf5/values.ts";
 
 export type SliceFormat = "json" | "bin" | "npy";
 
@@ -205,10 +206,7 @@ export function encodeBin(r: SliceResult): BinaryEncoding {
   if (kind === "S" || kind === "U") return { body: encodeFixedStrings(r, kind, size), dtype: r.dtype, shape: r.shape };
   const d = r.data as ArrayBufferView;
   let body = new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
-  if (order === ">" && size > 1) {
-    body = body.slice();
-    for (let i = 0; i + size <= body.length; i += size) body.subarray(i, i + size).reverse();
-  }
+  if (order === ">" && size > 1) body = swapElements(body.slice(), size);
   return { body, dtype: r.dtype, shape: r.shape };
 }
 
