@@ -12,6 +12,8 @@ import type { H5Value } from "../src/hdf5/values.ts";
 import { createIndexBuilder } from "../src/index/builder.ts";
 import { SyncBlockCache } from "../src/index/remoteBlockCache.ts";
 import { BlockStore } from "../src/index/remoteBlockStore.ts";
+import { RangeCache } from "../src/index/remoteRangeCache.ts";
+import { createBridgeBuffer, extraOverhead, SyncBridgeClient, SyncBridgeServer, type SyncRequestMessage } from "../src/index/syncBridge.ts";
 import { walkHdf5 } from "../src/lindi/indexHdf5.ts";
 import { PyFloat } from "../src/lindi/pythonJson.ts";
 import { corpusDir } from "./support/corpus.ts";
@@ -38,7 +40,7 @@ function cacheOver(bytes: Uint8Array, opts: { blockSize: number; maxBytes: numbe
         out.set(p, at);
         at += p.length;
       }
-      return out;
+      return { data: out, extras: [] };
     },
   );
   return { cache, requests };
@@ -169,10 +171,128 @@ test("block store: a failed fetch is forgotten (the next request tries again)", 
   assert.deepEqual(d.parts[0], bytes.subarray(0, 1000));
 });
 
+test("bridge: an answer carries unrequested extras after the requested bytes", () => {
+  const sab = createBridgeBuffer(4096);
+  const server = new SyncBridgeServer(sab);
+  const extraA = pattern(1000);
+  const extraB = pattern(7).map((x) => x ^ 0x55);
+  // the port answers at once, as the main thread would: the client then finds the answer without blocking
+  const port = {
+    postMessage(m: SyncRequestMessage) {
+      server.respond(m.seq, [Uint8Array.of(1, 2, 3), Uint8Array.of(4, 5)], [
+        { tag: 17, bytes: extraA },
+        { tag: 3, bytes: extraB },
+      ]);
+    },
+  };
+  const client = new SyncBridgeClient(sab, port, 1000);
+  const a = client.request([0, 5], false);
+  assert.deepEqual([...a.data], [1, 2, 3, 4, 5]);
+  assert.deepEqual(
+    a.extras.map((x) => x.tag),
+    [17, 3],
+  );
+  assert.deepEqual(a.extras[0]!.bytes, extraA);
+  assert.deepEqual(a.extras[1]!.bytes, extraB);
+  // what fits is what the capacity minus the overhead allows
+  assert.throws(() => server.respond(2, [new Uint8Array(4096 - extraOverhead(1))], [{ tag: 1, bytes: new Uint8Array(2) }]), /capacity/);
+});
+
+test("block cache: pushed blocks are cached and their first reads reported (in batches and before each request)", () => {
+  const bytes = pattern(400 * 1024);
+  const bs = 1024;
+  const used: number[][] = [];
+  let push: number[] = [];
+  const cache = new SyncBlockCache(
+    { size: bytes.length, blockSize: bs, maxBytes: 1 << 20, maxRequestBytes: 1 << 20, onPushedUsed: (b) => used.push([...b]) },
+    (runs) => {
+      const data = bytes.slice(runs[0]!, runs[1]!);
+      const extras = push.map((b) => ({ tag: b, bytes: bytes.subarray(b * bs, (b + 1) * bs) }));
+      push = [];
+      return { data, extras };
+    },
+  );
+  push = Array.from({ length: 100 }, (_, i) => 10 + i); // blocks 10..109 come along with block 0
+  const t = new Uint8Array(10);
+  cache.read(t, 0);
+  assert.equal(cache.stats.requests, 1);
+  assert.equal(cache.stats.blocksPushed, 100);
+  for (let b = 10; b < 110; b++) {
+    cache.read(t, b * bs + 5);
+    assert.deepEqual(t, bytes.subarray(b * bs + 5, b * bs + 15));
+  }
+  assert.equal(cache.stats.requests, 1, "pushed blocks answer reads without a request");
+  assert.equal(cache.stats.pushedUsed, 100);
+  assert.deepEqual(used, [Array.from({ length: 64 }, (_, i) => 10 + i)], "reported in a batch of 64");
+  cache.read(t, 10 * bs); // a second read of a pushed block is not reported again
+  cache.read(t, 200 * bs); // a miss: the rest is reported before the request
+  assert.deepEqual(used[1], Array.from({ length: 36 }, (_, i) => 74 + i));
+  assert.equal(cache.stats.requests, 2);
+  // a pushed block of the wrong size or one already cached is ignored
+  push = [300, 10];
+  cache.read(t, 201 * bs);
+  assert.equal(cache.stats.blocksPushed, 101);
+});
+
+test("block store: pushable blocks are the arrived prefetched ones; they stay in the window until used", async () => {
+  const bytes = pattern(100_000);
+  const store = new BlockStore(countingSource(bytes), 1000, 1_000_000);
+  await store.prefetch(0, 5000).done; // blocks 0..4
+  await store.demand(1, 1); // asked for: not pushable
+  assert.equal(store.prefetchOutstanding, 4000);
+  const first = store.takePushable(2 * 1000 + 2 * 8, 8);
+  assert.deepEqual(
+    first.map((x) => x.tag),
+    [0, 2],
+    "as many as fit, oldest first",
+  );
+  assert.deepEqual(first[1]!.bytes, bytes.subarray(2000, 3000));
+  assert.deepEqual(
+    store.takePushable(1 << 20, 8).map((x) => x.tag),
+    [3, 4],
+  );
+  assert.deepEqual(store.takePushable(1 << 20, 8), [], "each block is pushed once");
+  assert.equal(store.prefetchOutstanding, 4000, "pushed is not used yet");
+  store.markUsed([0, 2, 3]);
+  assert.equal(store.prefetchOutstanding, 1000);
+  store.markUsed([0, 99]); // twice, or unknown: no effect
+  assert.equal(store.prefetchOutstanding, 1000);
+});
+
+test("range cache: ranges read ahead are taken once by phase B; bounded; failures not kept", async () => {
+  const bytes = pattern(10_000);
+  const src = countingSource(bytes);
+  const ranges = new RangeCache(src, 3000);
+  assert.deepEqual(await ranges.read(100, 2000), bytes.subarray(100, 2100));
+  assert.equal(ranges.read(5000, 1001), null, "over the bound: nothing is fetched");
+  assert.equal(src.reads.length, 1);
+  const t = ranges.take(100, 1500);
+  assert.ok(t);
+  assert.deepEqual(await t, bytes.subarray(100, 1600));
+  assert.equal(ranges.take(100, 10), null, "taken once");
+  assert.ok(ranges.read(5000, 1001), "taking freed the room");
+  assert.equal(ranges.take(5000, 2000), null, "a longer read than what is held is not answered");
+  let fail = true;
+  const flaky = new RangeCache(
+    {
+      size: bytes.length,
+      async read(o, l) {
+        if (fail) throw new Error("boom");
+        return bytes.subarray(o, o + l);
+      },
+    },
+    3000,
+  );
+  await assert.rejects(flaky.read(0, 10)!, /boom/);
+  assert.equal(flaky.take(0, 10), null, "a failed range is dropped");
+  fail = false;
+  assert.deepEqual(await flaky.read(0, 10), bytes.subarray(0, 10));
+});
+
 test("prefetching cuts phase A's sequential round trips (numbers printed)", async () => {
   const origin = await startRangeOrigin({ root: corpusDir, latencyMs: 10 });
   const rel = "generated-nwb/ecephys.nwb";
-  const results: Record<string, { syncRequests: number; roundTrips: number; demandFetches: number }> = {};
+  const results: Record<string, { syncRequests: number; roundTrips: number; demandFetches: number; blocksPushed: number }> = {};
   try {
     for (const [name, prefetch] of [
       ["off", false],
@@ -194,10 +314,13 @@ test("prefetching cuts phase A's sequential round trips (numbers printed)", asyn
   const on = results.on!;
   process.stdout.write(
     `${rel} at 16 KiB blocks: ${off.syncRequests} blocking requests; round trips ${off.roundTrips} without prefetch, ` +
-      `${on.roundTrips} with (${on.demandFetches} not prefetched at all)\n`,
+      `${on.roundTrips} with (${on.demandFetches} not prefetched at all; ${on.syncRequests} blocking requests, ${on.blocksPushed} blocks pushed)\n`,
   );
   assert.equal(off.roundTrips, off.syncRequests, "without prefetch every blocking request is a round trip");
   assert.ok(on.demandFetches * 2 <= off.demandFetches, `prefetch left ${on.demandFetches} of ${off.demandFetches} fetches`);
+  // prefetched blocks come along with answers (how many depends on timing: bench/index-remote measures it)
+  assert.ok(on.blocksPushed > 0, "prefetched blocks were pushed to the worker");
+  assert.ok(on.syncRequests <= off.syncRequests, `${on.syncRequests} blocking requests with prefetch, ${off.syncRequests} without`);
 });
 
 test("phase A's model does not survive structured clone (why phase B and emit run in the worker)", async () => {

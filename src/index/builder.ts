@@ -233,7 +233,7 @@ class Builder implements RemoteIndexBuilder {
         sab,
         blockSize: this.blockSize,
         storeBytes: this.cacheBytes,
-        prefetch: this.prefetch,
+        prefetch: this.prefetch && { ...this.prefetch, chunksThreshold: opts.chunksThreshold },
         onStart: () => {
           timer = setTimeout(() => ctl.abort(new BuildTimeoutError(url, this.timeoutMs)), this.timeoutMs);
         },

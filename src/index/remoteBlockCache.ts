@@ -7,10 +7,18 @@
  * missing blocks form one run, i.e. one range request on the main side).
  * Large reads (raw data of the datasets LINDI inlines) bypass the blocks and
  * are fetched exactly, in pieces that fit the transfer area.
+ *
+ * An answer may carry blocks nobody asked for yet (the main side's prefetched
+ * blocks, "pushed"): they are cached like fetched ones, and the first read of
+ * each is reported back (`onPushedUsed`) so the main side's prefetch window
+ * knows the walk has caught up with them.
  */
 
-/** Fetches `runs` (flat [start, end) pairs) and returns their bytes concatenated; throws when it cannot. */
-export type RunFetcher = (runs: number[], exact: boolean) => Uint8Array;
+/** Fetches `runs` (flat [start, end) pairs): their bytes concatenated, plus pushed blocks (tag = block index); throws when it cannot. */
+export type RunFetcher = (runs: number[], exact: boolean) => { data: Uint8Array; extras: { tag: number; bytes: Uint8Array }[] };
+
+/** How many first reads of pushed blocks are collected before they are reported. */
+const USED_REPORT_BATCH = 64;
 
 export interface BlockCacheOptions {
   /** File size in bytes. */
@@ -22,6 +30,8 @@ export interface BlockCacheOptions {
   maxRequestBytes: number;
   /** Reads needing more than this many uncached bytes bypass the cache. Default: max(4 blocks, maxBytes / 8) capped by maxBytes / 2. */
   bypassBytes?: number;
+  /** Told the block indexes of pushed blocks read for the first time (in batches, and before every request). */
+  onPushedUsed?: (blocks: number[]) => void;
 }
 
 export interface BlockCacheStats {
@@ -37,6 +47,9 @@ export interface BlockCacheStats {
   /** Reads that bypassed the cache. */
   bypassReads: number;
   evictions: number;
+  /** Blocks received without being asked for, and those of them read later. */
+  blocksPushed: number;
+  pushedUsed: number;
 }
 
 export class SyncBlockCache {
@@ -48,6 +61,8 @@ export class SyncBlockCache {
     bytesFetched: 0,
     bypassReads: 0,
     evictions: 0,
+    blocksPushed: 0,
+    pushedUsed: 0,
   };
   readonly size: number;
   readonly blockSize: number;
@@ -57,6 +72,10 @@ export class SyncBlockCache {
   /** Block index → bytes; Map order is the LRU order (oldest first). */
   private readonly blocks = new Map<number, Uint8Array>();
   private cachedBytes = 0;
+  /** Pushed blocks not read yet. */
+  private readonly unread = new Set<number>();
+  private used: number[] = [];
+  private readonly onPushedUsed: ((blocks: number[]) => void) | undefined;
 
   constructor(
     opts: BlockCacheOptions,
@@ -70,6 +89,7 @@ export class SyncBlockCache {
     this.maxRequestBytes = opts.maxRequestBytes;
     this.bypassBytes =
       opts.bypassBytes ?? Math.min(Math.max(4 * opts.blockSize, Math.floor(this.maxBytes / 8)), Math.floor(this.maxBytes / 2));
+    this.onPushedUsed = opts.onPushedUsed;
   }
 
   /** Bytes held right now. */
@@ -111,6 +131,7 @@ export class SyncBlockCache {
       // touch: move to the LRU's young end
       this.blocks.delete(b);
       this.blocks.set(b, block);
+      if (this.unread.size > 0 && this.unread.delete(b)) this.markUsed(b);
       const from = b === first ? position - b * bs : 0;
       const to = Math.min(block.byteLength, end - b * bs);
       target.set(block.subarray(from, to), at);
@@ -159,6 +180,7 @@ export class SyncBlockCache {
           const len = Math.min(bs, end - p);
           if (at + len > data.byteLength) throw new Error("short answer to a block request");
           this.insert(p / bs, data.slice(at, at + len));
+          this.stats.blocksFetched++;
           at += len;
         }
       }
@@ -189,10 +211,33 @@ export class SyncBlockCache {
     }
   }
 
+  private markUsed(b: number): void {
+    this.stats.pushedUsed++;
+    this.used.push(b);
+    if (this.used.length >= USED_REPORT_BATCH) this.reportUsed();
+  }
+
+  private reportUsed(): void {
+    if (this.used.length === 0) return;
+    const used = this.used;
+    this.used = [];
+    this.onPushedUsed?.(used);
+  }
+
   private request(runs: number[], exact: boolean): Uint8Array {
+    this.reportUsed();
     this.stats.requests++;
-    const data = this.fetchRuns(runs, exact);
+    const { data, extras } = this.fetchRuns(runs, exact);
     this.stats.bytesFetched += data.byteLength;
+    // pushed blocks go in first: the caller's blocks, inserted after them, are the youngest
+    for (const x of extras) {
+      const b = x.tag;
+      if (b < 0 || b * this.blockSize >= this.size || this.blocks.has(b)) continue;
+      if (x.bytes.byteLength !== Math.min(this.blockSize, this.size - b * this.blockSize)) continue;
+      this.insert(b, x.bytes.slice());
+      this.unread.add(b);
+      this.stats.blocksPushed++;
+    }
     return data;
   }
 
@@ -204,12 +249,13 @@ export class SyncBlockCache {
     }
     this.blocks.set(b, bytes);
     this.cachedBytes += bytes.byteLength;
-    this.stats.blocksFetched++;
     while (this.cachedBytes > this.maxBytes && this.blocks.size > 1) {
       const oldest = this.blocks.keys().next().value as number;
       this.cachedBytes -= this.blocks.get(oldest)!.byteLength;
       this.blocks.delete(oldest);
       this.stats.evictions++;
+      // evicted unread: the main side would wait for its use forever; count it as used
+      if (this.unread.delete(oldest)) this.used.push(oldest);
     }
   }
 }

@@ -10,7 +10,10 @@ import type { ByteSource } from "../hdf5/byteSource.ts";
 interface Entry {
   promise: Promise<Uint8Array>;
   data: Uint8Array | null;
+  /** Fetched by the prefetcher and not used by the worker yet (counts against the window). */
   prefetched: boolean;
+  /** Handed to the worker without being asked for (see takePushable). */
+  pushed: boolean;
 }
 
 export type FetchOrigin = "demand" | "prefetch";
@@ -25,6 +28,8 @@ export interface BlockStoreStats {
   prefetchBytes: number;
   /** Blocks the worker asked for that the prefetcher had fetched (resolved or in flight). */
   prefetchedBlocksUsed: number;
+  /** Prefetched blocks handed to the worker with another answer. */
+  blocksPushed: number;
   evictions: number;
 }
 
@@ -45,6 +50,7 @@ export class BlockStore {
     prefetchFetches: 0,
     prefetchBytes: 0,
     prefetchedBlocksUsed: 0,
+    blocksPushed: 0,
     evictions: 0,
   };
   private readonly entries = new Map<number, Entry>();
@@ -102,6 +108,37 @@ export class BlockStore {
     }
     const parts = await Promise.all(entries.map((e) => e.promise));
     return { parts, fetched: fetched.size > 0, awaitedInFlight };
+  }
+
+  /**
+   * Prefetched blocks that have arrived and were neither asked for nor
+   * handed over yet, oldest first, up to `maxBytes` (each costs `perBlock`
+   * bytes more): the worker gets them with its next answer. They stay in the
+   * prefetch window until the worker reports reading them (markUsed).
+   */
+  takePushable(maxBytes: number, perBlock: number): { tag: number; bytes: Uint8Array }[] {
+    const out: { tag: number; bytes: Uint8Array }[] = [];
+    let room = maxBytes;
+    for (const [b, e] of this.entries) {
+      if (!e.prefetched || e.pushed || e.data === null) continue;
+      if (e.data.byteLength + perBlock > room) break;
+      room -= e.data.byteLength + perBlock;
+      e.pushed = true;
+      out.push({ tag: b, bytes: e.data });
+    }
+    this.stats.blocksPushed += out.length;
+    return out;
+  }
+
+  /** The worker read (or dropped) these pushed blocks: they leave the prefetch window. */
+  markUsed(blocks: readonly number[]): void {
+    for (const b of blocks) {
+      const e = this.entries.get(b);
+      if (e?.pushed && e.prefetched) {
+        this.stats.prefetchedBlocksUsed++;
+        this.release(e);
+      }
+    }
   }
 
   /**
@@ -208,7 +245,7 @@ export class BlockStore {
     for (let b = first; b <= last; b++) {
       const from = b * bs - start;
       const to = Math.min(from + bs, end - start);
-      const entry: Entry = { promise: null as unknown as Promise<Uint8Array>, data: null, prefetched: origin === "prefetch" };
+      const entry: Entry = { promise: null as unknown as Promise<Uint8Array>, data: null, prefetched: origin === "prefetch", pushed: false };
       entry.promise = whole.then(
         (buf) => {
           const part = buf.subarray(from, to);

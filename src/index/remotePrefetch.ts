@@ -15,7 +15,10 @@
  *     (header and root direct block);
  *   - global heap collections holding variable-length attribute values;
  *   - the raw data of the datasets LINDI inlines (small contiguous or chunked
- *     ones), and the global heap collections of vlen string datasets.
+ *     ones), and the global heap collections of vlen string datasets;
+ *   - last (after everything the walk needs), the chunk indexes of the other
+ *     chunked datasets, as exact ranges into a RangeCache that phase B takes
+ *     its reads from: phase B's round trips then overlap phase A.
  *
  * It reads through the same block store the worker's requests go to, so a
  * prefetched block (or one still in flight) is handed to the worker without
@@ -28,7 +31,9 @@ import { readFractalHeapHeader } from "../hdf5/layout/fractalHeap.ts";
 import { readObjectHeader, type RawMessage } from "../hdf5/layout/objectHeader.ts";
 import { Cursor, FileIo, type SizeContext } from "../hdf5/layout/reader.ts";
 import { decodeDataspace } from "../hdf5/layout/messages/dataspace.ts";
+import { chunkGridCells } from "../lindi/byteRangeArray.ts";
 import type { BlockStore } from "./remoteBlockStore.ts";
+import type { RangeCache } from "./remoteRangeCache.ts";
 
 export interface PrefetchOptions {
   /** Bytes at the start of the file fetched at once. Default 64 KiB; 0 disables. */
@@ -46,6 +51,10 @@ export interface PrefetchOptions {
   concurrency?: number;
   /** Largest raw data of one inline dataset that is prefetched. Default 256 KiB. */
   maxDatasetBytes?: number;
+  /** Prefetch the chunk indexes phase B will read (needs a RangeCache). Default true. */
+  chunkIndexes?: boolean;
+  /** The build's chunks threshold: datasets with more chunks become external array links, their index is not read. */
+  chunksThreshold?: number | null;
 }
 
 export const DEFAULT_PREFETCH: Required<PrefetchOptions> = {
@@ -53,15 +62,22 @@ export const DEFAULT_PREFETCH: Required<PrefetchOptions> = {
   crawl: true,
   windowBytes: 16 * 1024 * 1024,
   maxBytes: 1024 * 1024 * 1024,
-  concurrency: 32,
+  concurrency: 128,
   maxDatasetBytes: 256 * 1024,
+  chunkIndexes: true,
+  chunksThreshold: null,
 };
+
+/** Chunk-index steps run after every step the walk waits for. */
+const AFTER_THE_WALK = Number.MAX_SAFE_INTEGER;
 
 export interface PrefetchStats {
   objects: number;
   groups: number;
   datasets: number;
   collections: number;
+  /** Chunk indexes read ahead for phase B. */
+  chunkIndexes: number;
   /** Bytes newly requested by the prefetcher. */
   bytes: number;
   /** Steps that failed (unparsable or unsupported structures; ignored). */
@@ -171,6 +187,7 @@ export class Prefetcher {
     groups: 0,
     datasets: 0,
     collections: 0,
+    chunkIndexes: 0,
     bytes: 0,
     errors: 0,
     stalls: 0,
@@ -188,11 +205,14 @@ export class Prefetcher {
   private readonly source: ByteSource;
   private io: FileIo | null = null;
   private layout: Hdf5LayoutReader | null = null;
+  /** A layout reader whose reads of unfetched bytes go to the range cache (chunk indexes). */
+  private exactLayout: Promise<Hdf5LayoutReader> | null = null;
   private readonly started = performance.now();
 
   constructor(
     private readonly store: BlockStore,
     opts: PrefetchOptions,
+    private readonly ranges: RangeCache | null = null,
   ) {
     this.opts = { ...DEFAULT_PREFETCH, ...opts };
     this.source = {
@@ -524,7 +544,11 @@ export class Prefetcher {
     this.stats.datasets++;
     if (!info.shape || info.externalFiles) return;
     const count = info.shape.reduce((a, b) => a * b, 1);
-    if (count === 0 || !inlinedByLindi(info, count)) return;
+    if (count === 0) return;
+    if (!inlinedByLindi(info, count)) {
+      this.scheduleChunkIndex(info, address, key);
+      return;
+    }
     const max = this.opts.maxDatasetBytes;
     const l = info.layout;
     if (l.kind === "contiguous") {
@@ -546,6 +570,39 @@ export class Prefetcher {
       if (total > max) return;
       for (const ch of chunks) await this.fetch(ch.offset, ch.size);
     }
+  }
+
+  /** Phase B will list this dataset's chunks: read its chunk index ahead, once the walk's own steps are out. */
+  private scheduleChunkIndex(info: DatasetLayoutInfo, address: number, key: Key): void {
+    const l = info.layout;
+    if (!this.ranges || !this.opts.chunkIndexes || l.kind !== "chunked" || l.indexType === "single-chunk") return;
+    const threshold = this.opts.chunksThreshold;
+    if (threshold !== null && chunkGridCells(info.shape!, l.chunkShape.slice(0, info.shape!.length)) > threshold) return;
+    this.schedule("c", address, [AFTER_THE_WALK, ...key], async () => {
+      if (this.ranges!.full) return;
+      this.exactLayout ??= Hdf5LayoutReader.open(this.exactSource());
+      await (await this.exactLayout).listChunks(info);
+      this.stats.chunkIndexes++;
+    });
+  }
+
+  /** Reads for chunk indexes: from the block store when it has the bytes, else exact ranges kept for phase B. */
+  private exactSource(): ByteSource {
+    const store = this.store;
+    return {
+      size: store.size,
+      read: async (offset, length) => {
+        if (this.stopped) throw new Stopped();
+        const have = store.peek(offset, length);
+        if (have) return have;
+        if (this.stats.bytes + length > this.opts.maxBytes) throw new BudgetExhausted();
+        const read = this.ranges!.read(offset, length);
+        // no room left: phase B reads the rest of this index itself
+        if (!read) throw new Stopped();
+        this.stats.bytes += length;
+        return read;
+      },
+    };
   }
 }
 

@@ -8,7 +8,8 @@ import type { MessagePort } from "node:worker_threads";
 import type { ByteSource } from "../hdf5/byteSource.ts";
 import { BlockStore } from "./remoteBlockStore.ts";
 import { Prefetcher, type PrefetchOptions, type PrefetchStats } from "./remotePrefetch.ts";
-import { SyncBridgeServer } from "./syncBridge.ts";
+import { RangeCache } from "./remoteRangeCache.ts";
+import { extraOverhead, SyncBridgeServer } from "./syncBridge.ts";
 import type { MainMessage, WorkerMessage } from "./workerProtocol.ts";
 
 export interface RemoteSessionOptions {
@@ -44,6 +45,10 @@ export interface SessionStats {
   /** Phase B reads, and those answered from the block store without a request. */
   phaseBReads: number;
   phaseBStoreHits: number;
+  /** Phase B reads answered by the chunk indexes read ahead (RangeCache). */
+  phaseBReadAhead: number;
+  /** Prefetched blocks sent along with answers. */
+  blocksPushed: number;
 }
 
 export class RemoteBuildSession {
@@ -54,8 +59,12 @@ export class RemoteBuildSession {
     exactReads: 0,
     phaseBReads: 0,
     phaseBStoreHits: 0,
+    phaseBReadAhead: 0,
+    blocksPushed: 0,
   };
   readonly store: BlockStore;
+  /** Chunk index ranges the prefetcher read ahead for phase B. */
+  readonly ranges: RangeCache;
   readonly prefetcher: Prefetcher | null;
   private readonly server: SyncBridgeServer;
   private readonly port: MessagePort;
@@ -72,7 +81,8 @@ export class RemoteBuildSession {
     this.port = opts.port;
     this.server = new SyncBridgeServer(opts.sab);
     this.store = new BlockStore(opts.source, opts.blockSize, opts.storeBytes);
-    this.prefetcher = opts.prefetch ? new Prefetcher(this.store, opts.prefetch) : null;
+    this.ranges = new RangeCache(opts.source, opts.storeBytes);
+    this.prefetcher = opts.prefetch ? new Prefetcher(this.store, opts.prefetch, this.ranges) : null;
     this.port.on("message", (m: WorkerMessage) => this.onMessage(m));
   }
 
@@ -95,6 +105,7 @@ export class RemoteBuildSession {
     this.server.close();
     this.prefetcher?.stop();
     this.store.close();
+    this.ranges.close();
     for (const src of this.externals.values()) void src.close?.().catch(() => undefined);
     this.externals.clear();
     this.port.removeAllListeners("message");
@@ -122,6 +133,9 @@ export class RemoteBuildSession {
         break;
       case "sync":
         void this.onSync(m.seq, m.runs, m.exact);
+        break;
+      case "used":
+        this.store.markUsed(m.blocks);
         break;
       case "read":
         if (m.file === 0) void this.onRead(m.id, m.offset, m.length);
@@ -165,7 +179,12 @@ export class RemoteBuildSession {
         parts = results.flatMap((r) => r.parts);
       }
       if (this.closed) return;
-      this.server.respond(seq, parts);
+      // fill the rest of the transfer area with prefetched blocks the walk will read next
+      let room = this.server.capacity - extraOverhead(0);
+      for (const p of parts) room -= p.byteLength;
+      const extras = this.prefetcher ? this.store.takePushable(room, 8) : [];
+      this.stats.blocksPushed += extras.length;
+      this.server.respond(seq, parts, extras);
     } catch (e) {
       this.recordError(e);
       if (!this.closed) this.server.fail(seq);
@@ -179,8 +198,13 @@ export class RemoteBuildSession {
     let reply: MainMessage;
     try {
       let bytes = this.store.peek(offset, length);
-      if (bytes) this.stats.phaseBStoreHits++;
-      else bytes = await this.source.read(offset, length);
+      if (bytes) {
+        this.stats.phaseBStoreHits++;
+      } else {
+        const ahead = this.ranges.take(offset, length);
+        if (ahead) this.stats.phaseBReadAhead++;
+        bytes = await (ahead ?? this.source.read(offset, length));
+      }
       reply = { t: "read", id, bytes };
     } catch (e) {
       this.recordError(e);

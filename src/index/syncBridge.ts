@@ -12,8 +12,14 @@
  * data area.
  *
  *   [STATE] PENDING | OK | ERROR | CLOSED
- *   [LENGTH] bytes written into the data area (OK)
+ *   [LENGTH] bytes of the answer at the start of the data area (OK)
  *   [SEQ] sequence number of the request this answer belongs to
+ *   [EXTRAS] number of unrequested extras that follow the answer
+ *
+ * Extras let the main side hand over, with any answer, bytes the worker did
+ * not ask for but will (prefetched blocks): one wait then fills the worker's
+ * cache for many later reads. After the answer come, 4-byte aligned, one
+ * (tag, length) Int32 pair per extra, then the extras' bytes back to back.
  *
  * Requests are strictly sequential per channel (one blocked reader), so one
  * header suffices; the sequence number guards against a late answer to a
@@ -25,6 +31,7 @@ export const BRIDGE_HEADER_BYTES = 16;
 const STATE = 0;
 const LENGTH = 1;
 const SEQ = 2;
+const EXTRAS = 3;
 
 export const BridgeState = {
   PENDING: 0,
@@ -48,6 +55,27 @@ export interface SyncRequestMessage {
   runs: number[];
   /** True for exact (uncached, large) ranges; false for whole blocks. */
   exact: boolean;
+}
+
+/** Bytes the main side sent without being asked, named by a tag (a block index). */
+export interface BridgeExtra {
+  tag: number;
+  bytes: Uint8Array;
+}
+
+/** An answer: views of the shared data area, valid until the next request. */
+export interface BridgeAnswer {
+  data: Uint8Array;
+  extras: BridgeExtra[];
+}
+
+/** Bytes that `extras` occupy in the data area besides their own: the (tag, length) pairs and alignment. */
+export function extraOverhead(count: number): number {
+  return count * 8 + 3;
+}
+
+function align4(n: number): number {
+  return (n + 3) & ~3;
 }
 
 /** Why a blocking request failed. */
@@ -89,10 +117,10 @@ export class SyncBridgeClient {
   }
 
   /**
-   * Sends `runs` and blocks until the answer is in. Returns a view of the
-   * shared data area holding the answer: copy it out before the next request.
+   * Sends `runs` and blocks until the answer is in. Returns views of the
+   * shared data area holding the answer: copy them out before the next request.
    */
-  request(runs: number[], exact: boolean): Uint8Array {
+  request(runs: number[], exact: boolean): BridgeAnswer {
     if (Atomics.load(this.ctl, STATE) === BridgeState.CLOSED) throw new BridgeError("the I/O channel is closed", "closed");
     const seq = ++this.seq;
     Atomics.store(this.ctl, STATE, BridgeState.PENDING);
@@ -107,7 +135,7 @@ export class SyncBridgeClient {
         if (state === BridgeState.CLOSED) throw new BridgeError("the I/O channel was closed while waiting", "closed");
         if (state !== BridgeState.PENDING && Atomics.load(this.ctl, SEQ) === seq) {
           if (state === BridgeState.ERROR) throw new BridgeError("the range request failed", "error");
-          return this.data.subarray(0, Atomics.load(this.ctl, LENGTH));
+          return this.answer();
         }
         const left = deadline - performance.now();
         if (left <= 0) throw new BridgeError(`no answer to a range request within ${this.timeoutMs} ms`, "timeout");
@@ -116,6 +144,24 @@ export class SyncBridgeClient {
     } finally {
       this.stats.waitedMs += performance.now() - started;
     }
+  }
+
+  private answer(): BridgeAnswer {
+    const length = Atomics.load(this.ctl, LENGTH);
+    const count = Atomics.load(this.ctl, EXTRAS);
+    const extras: BridgeExtra[] = [];
+    if (count > 0) {
+      const view = new DataView(this.data.buffer, this.data.byteOffset, this.data.byteLength);
+      const pairs = align4(length);
+      let at = pairs + count * 8;
+      for (let k = 0; k < count; k++) {
+        const tag = view.getInt32(pairs + k * 8, true);
+        const len = view.getInt32(pairs + k * 8 + 4, true);
+        extras.push({ tag, bytes: this.data.subarray(at, at + len) });
+        at += len;
+      }
+    }
+    return { data: this.data.subarray(0, length), extras };
   }
 }
 
@@ -137,16 +183,33 @@ export class SyncBridgeServer {
     return Atomics.load(this.ctl, STATE) === BridgeState.CLOSED;
   }
 
-  /** Answers request `seq` with `parts` written one after the other (their total must fit the capacity). */
-  respond(seq: number, parts: readonly Uint8Array[]): void {
+  /**
+   * Answers request `seq` with `parts` written one after the other, followed
+   * by `extras` (everything must fit the capacity: see extraOverhead).
+   */
+  respond(seq: number, parts: readonly Uint8Array[], extras: readonly BridgeExtra[] = []): void {
     if (this.closed) return;
     let at = 0;
-    for (const p of parts) {
+    const put = (p: Uint8Array) => {
       if (at + p.byteLength > this.data.byteLength) throw new RangeError("answer larger than the bridge capacity");
       this.data.set(p, at);
       at += p.byteLength;
+    };
+    for (const p of parts) put(p);
+    const length = at;
+    if (extras.length > 0) {
+      const pairs = align4(length);
+      if (pairs + extras.length * 8 > this.data.byteLength) throw new RangeError("answer larger than the bridge capacity");
+      const view = new DataView(this.data.buffer, this.data.byteOffset, this.data.byteLength);
+      extras.forEach((x, k) => {
+        view.setInt32(pairs + k * 8, x.tag, true);
+        view.setInt32(pairs + k * 8 + 4, x.bytes.byteLength, true);
+      });
+      at = pairs + extras.length * 8;
+      for (const x of extras) put(x.bytes);
     }
-    Atomics.store(this.ctl, LENGTH, at);
+    Atomics.store(this.ctl, LENGTH, length);
+    Atomics.store(this.ctl, EXTRAS, extras.length);
     Atomics.store(this.ctl, SEQ, seq);
     Atomics.store(this.ctl, STATE, BridgeState.OK);
     Atomics.notify(this.ctl, STATE);

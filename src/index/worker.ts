@@ -159,7 +159,16 @@ export default async function runIndexTask(task: WorkerTask): Promise<WorkerResu
   const bridge = new SyncBridgeClient(task.sab, port, task.waitTimeoutMs);
   let ioFailed = false;
   const cache = new SyncBlockCache(
-    { size: task.size, blockSize: task.blockSize, maxBytes: task.cacheBytes, maxRequestBytes: bridge.capacity },
+    {
+      size: task.size,
+      blockSize: task.blockSize,
+      maxBytes: task.cacheBytes,
+      maxRequestBytes: bridge.capacity,
+      onPushedUsed: (blocks) => {
+        const msg: WorkerMessage = { t: "used", blocks };
+        port.postMessage(msg);
+      },
+    },
     (runs, exact) => bridge.request(runs, exact),
   );
   const syncReader: SyncReader = (target, position) => {
@@ -188,6 +197,8 @@ export default async function runIndexTask(task: WorkerTask): Promise<WorkerResu
     blocksFetched: cache.stats.blocksFetched,
     bypassReads: cache.stats.bypassReads,
     evictions: cache.stats.evictions,
+    blocksPushed: cache.stats.blocksPushed,
+    pushedUsed: cache.stats.pushedUsed,
     phaseBReads: channel.reads,
     phaseBCacheHits: channel.cacheHits,
     phaseAMillis: Math.round(phaseAMillis ?? performance.now() - tA),

@@ -48,6 +48,9 @@ export interface WorkerStats {
   blocksFetched: number;
   bypassReads: number;
   evictions: number;
+  /** Blocks that came unasked with an answer, and those of them read. */
+  blocksPushed: number;
+  pushedUsed: number;
   /** Phase B reads, and those answered from the worker's block cache. */
   phaseBReads: number;
   phaseBCacheHits: number;
@@ -69,6 +72,8 @@ export type WorkerResult =
 export type WorkerMessage =
   | { t: "start" }
   | { t: "sync"; seq: number; runs: number[]; exact: boolean }
+  /** Pushed blocks (see SyncBlockCache) that the walk has now read. */
+  | { t: "used"; blocks: number[] }
   /** An exact async read of the file (file 0) or of an opened external raw data file. */
   | { t: "read"; id: number; offset: number; length: number; file: number }
   /** Open an external raw data file named by the HDF5 file (relative to its URL). */

@@ -120,25 +120,34 @@ export function addByteRangeRefs(
   plan: ByteRangePlan,
   url: string,
   chunkRecords: ChunkRecord[] | null,
+  /** Every ref added is also pushed here (templating then visits only these). */
+  added: PyJson[][],
 ): void {
   const zeros = new Array(Math.max(ndim - 1, 0)).fill("0");
   const r = plan.refs;
+  const add = (chunkKey: string, offset: number, size: number) => {
+    const ref = [url, offset, size];
+    refs[chunkKey] = ref;
+    added.push(ref);
+  };
   switch (r.kind) {
     case "none":
       return;
     case "contiguous":
-      refs[`${key}/${new Array(ndim).fill("0").join(".")}`] = [url, r.offset, r.size];
+      add(`${key}/${new Array(ndim).fill("0").join(".")}`, r.offset, r.size);
       return;
     case "split": {
       for (let i = 0; i < r.pieces; i++) {
         const start = r.offset + i * r.pieceBytes;
         const size = Math.min(r.pieceBytes, r.offset + r.size - start);
-        refs[`${key}/${[String(i), ...zeros].join(".")}`] = [url, start, size];
+        add(`${key}/${[String(i), ...zeros].join(".")}`, start, size);
       }
       return;
     }
-    case "chunks":
-      for (const c of chunkRecords ?? []) refs[`${key}/${c.index.join(".")}`] = [url, c.offset, c.size];
+    case "chunks": {
+      const prefix = `${key}/`;
+      for (const c of chunkRecords ?? []) add(prefix + (c.index.length === 1 ? String(c.index[0]) : c.index.join(".")), c.offset, c.size);
       return;
+    }
   }
 }

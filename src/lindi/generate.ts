@@ -47,6 +47,7 @@ function setAttrs(refs: Record<string, PyJson>, key: string, attrs: Record<strin
 
 async function emitDataset(
   refs: Record<string, PyJson>,
+  rangeRefs: PyJson[][],
   node: DatasetNode,
   ctx: ReferenceContext,
   layoutReader: Hdf5LayoutReader,
@@ -83,7 +84,7 @@ async function emitDataset(
     if (!first) throw new LindiConversionError(node.path, "its only chunk was never written");
     plan.refs = { ...plan.refs, offset: first.offset, size: first.size };
   }
-  addByteRangeRefs(refs, key, node.shape.length, plan, opts.url, chunks);
+  addByteRangeRefs(refs, key, node.shape.length, plan, opts.url, chunks, rangeRefs);
 }
 
 /** Runs `fn` over `items` with at most `limit` in flight; stops at the first error. */
@@ -138,8 +139,9 @@ export async function buildLindiDocument(model: H5Model, layoutReader: Hdf5Layou
         break;
     }
   }
-  await forEachLimited(datasets, opts.concurrency ?? 32, (node) => emitDataset(refs, node, ctx, layoutReader, opts));
-  const templates = applyTemplates(refs);
+  const rangeRefs: PyJson[][] = [];
+  await forEachLimited(datasets, opts.concurrency ?? 32, (node) => emitDataset(refs, rangeRefs, node, ctx, layoutReader, opts));
+  const templates = applyTemplates(refs, {}, rangeRefs);
   const doc: LindiDocument = { refs, version: 1 };
   if (Object.keys(templates).length > 0) doc.templates = templates;
   return doc;

@@ -82,20 +82,27 @@ export class Cursor {
     this.ensure(n);
     const b = this.buf;
     const p = this.pos;
-    let allFF = n > 0;
-    for (let i = 0; i < n; i++) if (b[p + i] !== 0xff) allFF = false;
-    if (allFF) {
-      this.pos += n;
-      return null;
-    }
+    // hot path (every chunk record has several of these): shifts and multiplies, no Math.pow
     let lo = 0;
     let hi = 0;
-    for (let i = 0; i < Math.min(n, 4); i++) lo += b[p + i]! * 2 ** (8 * i);
-    for (let i = 4; i < n; i++) hi += b[p + i]! * 2 ** (8 * (i - 4));
-    if (hi >= 0x200000) {
-      this.fail(`value too large (>= 2^53) in ${n}-byte field`);
+    let and = 0xff;
+    const nl = n < 4 ? n : 4;
+    for (let i = nl - 1; i >= 0; i--) {
+      const x = b[p + i]!;
+      and &= x;
+      lo = lo * 256 + x;
+    }
+    for (let i = n - 1; i >= 4; i--) {
+      const x = b[p + i]!;
+      and &= x;
+      hi = hi * 256 + x;
     }
     this.pos += n;
+    if (and === 0xff && n > 0) return null;
+    if (hi >= 0x200000) {
+      this.pos -= n;
+      this.fail(`value too large (>= 2^53) in ${n}-byte field`);
+    }
     return hi * TWO_32 + lo;
   }
 
