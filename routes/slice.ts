@@ -4,13 +4,30 @@
  * the chunk cache and HTTP client shared by all requests.
  */
 import type { FastifyInstance } from "fastify";
-import { encodeSlice, readSlice, type SliceResult } from "../src/slices/index.ts";
+import { Readable } from "node:stream";
+import { setImmediate as nextTurn } from "node:timers/promises";
+import { encodeJsonPieces, encodeSlice, readSlice, type SliceResult } from "../src/slices/index.ts";
 import { dataHttpError } from "../src/service/data/errors.ts";
 import { prefetchSelection } from "../src/service/data/prefetch.ts";
 import { safeFilename } from "../src/service/data/headers.ts";
 import { Binary, dataHeaderDoc, SliceJson, SliceQuery, type SliceQueryT } from "../src/service/data/schemas.ts";
 import { errorResponse } from "../src/service/schemas.ts";
 import { dataSourceErrors } from "./meta.ts";
+
+/** JSON answers of more elements than this are streamed in pieces, yielding the event loop between pieces. */
+const STREAM_JSON_ELEMENTS = 65_536;
+
+/** The json encoding, one piece per event-loop turn: other requests are served while a large answer is encoded. */
+async function* pacedJson(r: SliceResult): AsyncGenerator<string> {
+  for (const piece of encodeJsonPieces(r)) {
+    yield piece;
+    await nextTurn();
+  }
+}
+
+function elementCount(r: SliceResult): number {
+  return r.shape.reduce((a, b) => a * b, 1);
+}
 
 export default async function sliceRoutes(app: FastifyInstance): Promise<void> {
   const data = app.lindiData;
@@ -73,13 +90,14 @@ export default async function sliceRoutes(app: FastifyInstance): Promise<void> {
           maxBytes: config.sliceMaxBytes,
           signal: ac.signal,
         });
-        encoded = encodeSlice(r, format);
+        if (format !== "json" || elementCount(r) <= STREAM_JSON_ELEMENTS) encoded = encodeSlice(r, format);
       } catch (e) {
         throw dataHttpError(e);
       } finally {
         reply.raw.off("close", onClose);
       }
       reply.code(200);
+      if (!encoded) return reply.type("application/json").send(Readable.from(pacedJson(r)));
       if (format === "json") reply.type("application/json");
       else {
         // fixed-size dtypes only here: plain ASCII

@@ -35,6 +35,8 @@ export interface ServiceConfig {
   poolSize: number;
   /** A build taking longer is aborted (504). */
   buildTimeoutSeconds: number;
+  /** Keep-alive connections per origin host for index builds. */
+  originConnections: number;
 
   /** How long a probe (size + validator) of a source is reused, seconds (0 = only concurrent requests share one). */
   probeTtlSeconds: number;
@@ -99,6 +101,7 @@ export function defaultConfig(): ServiceConfig {
     buildQueueMax: 64,
     poolSize: defaultPoolSize(),
     buildTimeoutSeconds: 600,
+    originConnections: 128,
     probeTtlSeconds: 10,
     probeTimeoutSeconds: 30,
     defaultWaitSeconds: 30,
@@ -147,6 +150,7 @@ export const ENVIRONMENT: readonly EnvVar[] = [
   { name: "LINDI_BUILD_QUEUE_MAX", field: "buildQueueMax", default: "64", description: "builds waiting beyond the running ones; more get 503 + Retry-After" },
   { name: "LINDI_POOL_SIZE", field: "poolSize", default: "min(4, CPUs)", description: "builds running at once (worker threads)" },
   { name: "LINDI_BUILD_TIMEOUT_SECONDS", field: "buildTimeoutSeconds", default: "600", description: "a longer build is aborted (504)" },
+  { name: "LINDI_ORIGIN_CONNECTIONS", field: "originConnections", default: "128", description: "keep-alive connections per origin host for index builds (their range requests are latency-bound: more connections, fewer waits)" },
   { name: "LINDI_PROBE_TTL_SECONDS", field: "probeTtlSeconds", default: "10", description: "how long a source probe (size, ETag) is reused" },
   { name: "LINDI_PROBE_TIMEOUT_SECONDS", field: "probeTimeoutSeconds", default: "30", description: "a slower source probe fails with 504" },
   { name: "LINDI_MAX_WAIT_SECONDS", field: "maxWaitSeconds", default: "300", description: "largest `wait=` accepted by GET /lindi" },
@@ -271,6 +275,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, base: ServiceCo
   int("LINDI_BUILD_QUEUE_MAX", "buildQueueMax", 0, 1_000_000);
   int("LINDI_POOL_SIZE", "poolSize", 1, 256);
   int("LINDI_BUILD_TIMEOUT_SECONDS", "buildTimeoutSeconds", 1, 7 * 24 * 3600);
+  int("LINDI_ORIGIN_CONNECTIONS", "originConnections", 1, 4096);
   int("LINDI_PROBE_TTL_SECONDS", "probeTtlSeconds", 0, 24 * 3600);
   int("LINDI_PROBE_TIMEOUT_SECONDS", "probeTimeoutSeconds", 1, 3600);
   int("LINDI_MAX_WAIT_SECONDS", "maxWaitSeconds", 0, 3600);

@@ -77,7 +77,7 @@ export function urlPolicyFor(config: ServiceConfig): UrlPolicy {
 export function defaultBuilder(config: ServiceConfig, policy: UrlPolicy): IndexBuilder {
   // the HttpClient's own Agent settings, plus the policy's lookup
   const dispatcher = new Agent({
-    connections: 64,
+    connections: config.originConnections,
     pipelining: 1,
     keepAliveTimeout: 30_000,
     keepAliveMaxTimeout: 60_000,
@@ -89,7 +89,8 @@ export function defaultBuilder(config: ServiceConfig, policy: UrlPolicy): IndexB
     poolSize: config.poolSize,
     buildTimeoutMs: config.buildTimeoutSeconds * 1000,
     checkUrl: policy.check,
-    http: { dispatcher },
+    // room for two builds' worth of requests in flight at full speed
+    http: { dispatcher, maxInFlight: Math.max(256, 2 * config.originConnections) },
   });
   return {
     probe: (url, signal) => builder.probe(url, signal),

@@ -318,6 +318,24 @@ describe("GET /slice options and errors", () => {
   const NWB = "generated-nwb/ecephys.nwb";
   const DATA = "/acquisition/ElectricalSeries/data";
 
+  test("a large json answer is streamed in pieces (chunked, no Content-Length) and equals the bin answer", async () => {
+    const rel = "synthetic/chunk_index_latest.h5";
+    const p = "/fixed_array_many"; // 200,000 float32: over the streaming threshold
+    const [json, bin] = await Promise.all([call(base, slice(rel, p, "")), call(base, slice(rel, p, "&format=bin"))]);
+    assert.equal(json.status, 200, json.body.toString().slice(0, 200));
+    assert.equal(json.headers["content-type"], "application/json");
+    assert.equal(json.headers["transfer-encoding"], "chunked");
+    assert.equal(json.headers["content-length"], undefined);
+    const j = json.json<{ dtype: string; shape: number[]; data: unknown }>();
+    assert.equal(j.dtype, "<f4");
+    assert.deepEqual(j.shape, [200_000]);
+    assert.equal(bin.headers["x-dtype"], "<f4");
+    assert.equal(jsonVsBin(flatten(j.data, j.shape), fromBytes("<f4", [200_000], bin.body)), null);
+    // a small answer is sent whole
+    const small = await call(base, slice(rel, p, "&select=0:10"));
+    assert.equal(small.headers["content-length"], String(small.body.length));
+  });
+
   test("dtype=safe: float16 → float32 and big-endian → little-endian", async () => {
     const f16 = DTYPES[1]!;
     const be = DTYPES[0]!;

@@ -42,6 +42,7 @@ test("config: every variable is read", () => {
     LINDI_BUILD_QUEUE_MAX: "0",
     LINDI_POOL_SIZE: "3",
     LINDI_BUILD_TIMEOUT_SECONDS: "60",
+    LINDI_ORIGIN_CONNECTIONS: "32",
     LINDI_PROBE_TTL_SECONDS: "0",
     LINDI_PROBE_TIMEOUT_SECONDS: "5",
     LINDI_MAX_WAIT_SECONDS: "10",
@@ -67,6 +68,7 @@ test("config: every variable is read", () => {
   assert.equal(c.buildQueueMax, 0);
   assert.equal(c.poolSize, 3);
   assert.equal(c.buildTimeoutSeconds, 60);
+  assert.equal(c.originConnections, 32);
   assert.equal(c.probeTtlSeconds, 0);
   assert.equal(c.probeTimeoutSeconds, 5);
   assert.equal(c.maxWaitSeconds, 10);
@@ -102,6 +104,7 @@ test("config: every variable is read", () => {
       "LINDI_MAX_WAIT_SECONDS",
       "LINDI_MEMORY_CACHE_BYTES",
       "LINDI_MIRROR_DIR",
+      "LINDI_ORIGIN_CONNECTIONS",
       "LINDI_POOL_SIZE",
       "LINDI_PROBE_TIMEOUT_SECONDS",
       "LINDI_PROBE_TTL_SECONDS",

@@ -218,3 +218,31 @@ test("encoders on real data: json and npy of every dataset of an NWB file agree 
   }
   assert.ok(npyCount > 10);
 });
+
+test("float32Text is the shortest round-tripping text (against the linear definition, 300,000 values)", () => {
+  const f = new Float32Array(1);
+  const u = new Uint32Array(f.buffer);
+  const linear = (v: number): string => {
+    for (let p = 1; p <= 9; p++) {
+      const s = v.toPrecision(p);
+      if (Math.fround(Number(s)) === v) return String(Number(s));
+    }
+    throw new Error(`no text for ${v}`);
+  };
+  let seed = 12345;
+  const rnd = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0);
+  const values: number[] = [];
+  for (let i = 0; i < 200_000; i++) {
+    u[0] = rnd(); // every bit pattern: all exponents, subnormals
+    if (Number.isFinite(f[0]!)) values.push(f[0]!);
+  }
+  for (let i = 0; i < 50_000; i++) values.push(Math.fround(Math.sin(i) * 10 ** ((i % 13) - 6)));
+  for (let e = -149; e <= 127; e++) values.push(2 ** e, -(2 ** e), Math.fround(2 ** e * 1.5));
+  for (let i = 0; i < 40_000; i++) values.push(Math.fround((i * 100003) % 2 ** 31)); // large integers (no fast path)
+  for (const v of values) {
+    if (Object.is(v, -0)) continue; // printed as "-0.0" by the caller
+    const t = float32Text(v);
+    assert.equal(Math.fround(Number(t)), v, `${t} reads back as ${v}`);
+    assert.equal(t, linear(v), `shortest text of ${v}`);
+  }
+});

@@ -12,7 +12,7 @@ import { authHeadersFor, DEFAULT_DANDI_API_HOSTS, isDandiAssetDownloadUrl, presi
 export type UrlCheck = (url: URL) => void | Promise<void>;
 
 export interface HttpClientOptions {
-  /** Keep-alive connections per origin (one undici Pool per origin). Default 64. */
+  /** Keep-alive connections per origin (one undici Pool per origin). Default 128 (a build's range requests are latency-bound). */
   maxConnectionsPerOrigin?: number;
   /** Requests in flight over all origins (a semaphore; waiting for it is not timed). Default 256. */
   maxInFlight?: number;
@@ -142,7 +142,7 @@ export class HttpClient {
 
   constructor(opts: HttpClientOptions = {}) {
     this.options = {
-      maxConnectionsPerOrigin: opts.maxConnectionsPerOrigin ?? 64,
+      maxConnectionsPerOrigin: opts.maxConnectionsPerOrigin ?? 128,
       maxInFlight: opts.maxInFlight ?? 256,
       headersTimeoutMs: opts.headersTimeoutMs ?? 20_000,
       bodyTimeoutMs: opts.bodyTimeoutMs ?? 20_000,
