@@ -83,6 +83,7 @@ export default async function sliceRoutes(app: FastifyInstance): Promise<void> {
         r = await readSlice(ix.doc, q.path, q.select ?? "", {
           store: ix.store,
           cache: data.chunkCache,
+          decodedCache: data.decodedCache,
           openSource: data.openSource,
           externalCache: data.externalCache,
           dtype: q.dtype === "safe" ? "safe" : "native",

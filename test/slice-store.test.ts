@@ -186,7 +186,7 @@ test("fletcher32: verified, stripped, corrupt chunks rejected", async () => {
     return b;
   };
   await assert.rejects(
-    readSlice(doc, ds, "", { rangeReader: flip, cache: null }),
+    readSlice(doc, ds, "", { rangeReader: flip, cache: null, decodedCache: null }),
     (e) => e instanceof ChunkDecodeError && e.cause instanceof ChecksumError && /fletcher32 checksum mismatch/.test(e.message),
   );
 });

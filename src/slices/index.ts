@@ -34,6 +34,7 @@ export {
   type DatasetInfo,
   type CompoundField,
 } from "./readSlice.ts";
+export { DecodedChunkCache, defaultDecodedChunkCache } from "./decodedChunks.ts";
 export { encodeSlice, encodeJson, encodeJsonPieces, encodeBin, encodeNpy, NotRepresentableError, type SliceFormat, type EncodedSlice } from "./encode.ts";
 export { locateChunk, parseChunkKey, ChunkNotFoundError, InvalidChunkKeyError, type ChunkInfo, type ChunkBytesLocation } from "./chunkBytes.ts";
 export { resolveHdf5Path, Hdf5PathError } from "./hdf5Path.ts";

@@ -27,7 +27,6 @@
  *            raw fixed-width C-order bytes for bin/npy
  *   O        unknown[]: strings, `{_REFERENCE: …}` objects, or compound rows as objects
  */
-import { LRUCache } from "lru-cache";
 import * as zarr from "zarrita";
 import { PyFloat, type PyJson } from "../lindi/pythonJson.ts";
 import { halfToNumber } from "../hdf5/values.ts";
@@ -49,6 +48,7 @@ import {
   type ExternalDatasetCache,
   type SourceOpener,
 } from "./external.ts";
+import { defaultDecodedChunkCache, type DecodedChunkCache } from "./decodedChunks.ts";
 import { ChunkCache, defaultChunkCache, LindiRefStore, UnsupportedUrlError, type LindiRefs, type RangeReader } from "./refStore.ts";
 import { parseSelection, type Selection } from "./selection.ts";
 
@@ -166,6 +166,8 @@ export interface ReadSliceOptions extends SliceLimits {
   openSource?: SourceOpener;
   /** Opened external datasets; default the process-wide cache. */
   externalCache?: ExternalDatasetCache;
+  /** Decoded chunks; default the process-wide cache (64 MiB); null = none. */
+  decodedCache?: DecodedChunkCache | null;
   /**
    * "native" (default): the stored dtype. "safe": float16 → float32 and
    * big-endian → little-endian (dtype string), for clients that cannot take them.
@@ -418,28 +420,20 @@ interface RawRead {
 }
 
 /**
- * Decoded chunks of inline object arrays (json2), per document: LINDI keeps
- * every vlen-string / reference / compound dataset as one inline chunk, so a
- * client paging through a large table would otherwise re-parse the whole JSON
- * payload on every request. Bounded by element count; keyed by the document's
- * refs object (weakly), so a new document version never sees stale entries.
+ * Serves decoded chunks from (and puts them into) a DecodedChunkCache. Inline
+ * object chunks matter most: LINDI keeps every vlen-string / reference /
+ * compound dataset as one inline chunk, so a client paging through a large
+ * table would otherwise re-parse the whole JSON payload on every request.
+ * zarrita copies chunks into a new output array, so cached chunks are never
+ * handed out for writing.
  */
-const decodedObjectChunks = new LRUCache<string, zarr.Chunk<zarr.DataType>>({
-  maxSize: 4_000_000,
-  sizeCalculation: (c) => Math.max(1, (c.data as { length: number }).length),
-});
-const docIds = new WeakMap<object, number>();
-let nextDocId = 1;
-
-const withObjectChunkCache = zarr.defineArrayExtension((array, opts: { prefix: string; store: LindiRefStore; key: string }) => ({
-  async getChunk(coords: number[], options?: Parameters<typeof array.getChunk>[1]) {
-    const chunkKey = `${opts.key}/${coords.join(".") || "0"}`;
-    if (opts.store.locate(chunkKey)?.kind !== "inline") return array.getChunk(coords, options);
-    const cacheKey = `${opts.prefix}${chunkKey}`;
-    const hit = decodedObjectChunks.get(cacheKey);
+const withDecodedChunkCache = zarr.defineArrayExtension((array, opts: { cache: DecodedChunkCache; refs: object; key: string }) => ({
+  async getChunk(coords: number[], ...rest: unknown[]) {
+    const cacheKey = opts.cache.keyOf(opts.refs, `${opts.key}/${coords.join(".") || "0"}`);
+    const hit = opts.cache.get(cacheKey);
     if (hit) return hit;
-    const chunk = await array.getChunk(coords, options);
-    decodedObjectChunks.set(cacheKey, chunk);
+    const chunk = await (array.getChunk as (c: number[], ...r: unknown[]) => ReturnType<typeof array.getChunk>)(coords, ...rest);
+    opts.cache.set(cacheKey, chunk);
     return chunk;
   },
 }));
@@ -449,12 +443,9 @@ async function readWithZarrita(store: LindiRefStore, meta: DatasetMeta, sel: Sel
   // decodes the result: give it the path percent-encoded, or names with '#',
   // '?' or '%' (e.g. MATLAB's "#refs#") would be cut or mangled
   const encoded = `/${meta.key.split("/").map(encodeURIComponent).join("/")}` as `/${string}`;
-  let arr: zarr.Array<zarr.DataType, LindiRefStore> = new zarr.Array(store, encoded, zarritaMetadata(meta.zarray));
-  if (meta.zarray.dtype.endsWith("O")) {
-    let id = docIds.get(store.refs);
-    if (id === undefined) docIds.set(store.refs, (id = nextDocId++));
-    arr = withObjectChunkCache(arr, { prefix: `${id}:`, store, key: meta.key });
-  }
+  const plain = new zarr.Array(store, encoded, zarritaMetadata(meta.zarray));
+  const decodedCache = opts.decodedCache === undefined ? defaultDecodedChunkCache() : opts.decodedCache;
+  const arr = decodedCache ? withDecodedChunkCache(plain, { cache: decodedCache, refs: store.refs, key: meta.key }) : plain;
   let zsel: (number | zarr.Slice)[];
   if (scalar) {
     zsel = [zarr.slice(0, 1)];

@@ -25,6 +25,7 @@ import { openLindiFile } from "../../lindi/lindiFile.ts";
 import { parsePythonJson, PyFloat, type PyJson } from "../../lindi/pythonJson.ts";
 import {
   ChunkCache,
+  DecodedChunkCache,
   ExternalDatasetCache,
   LindiRefStore,
   routingRangeReader,
@@ -112,6 +113,8 @@ interface LindiEntry {
 export class DataContext {
   readonly client: HttpClient;
   readonly chunkCache: ChunkCache;
+  /** Decoded chunks (a quarter of LINDI_CHUNK_CACHE_BYTES): warm reads skip decompression. */
+  readonly decodedCache: DecodedChunkCache;
   readonly externalCache = new ExternalDatasetCache({ max: 64, ttlMs: 10 * 60_000 });
   readonly openSource: SourceOpener;
   private readonly dispatcher: Agent;
@@ -135,6 +138,7 @@ export class DataContext {
     });
     this.client = new HttpClient({ checkUrl: policy.check, dispatcher: this.dispatcher, userAgent: "lindi-service" });
     this.chunkCache = new ChunkCache({ maxBytes: Math.max(1, config.chunkCacheBytes) });
+    this.decodedCache = new DecodedChunkCache({ maxBytes: Math.max(1, Math.floor(config.chunkCacheBytes / 4)) });
     this.rangeReader = directRangeReader(this.client);
     this.openSource = sourceOpener({ httpClient: this.client });
     const parsedBytes = Math.max(32 * 1024 * 1024, 2 * config.memoryCacheBytes);
@@ -297,6 +301,7 @@ export class DataContext {
   /** Forgets cached chunks, opened sources and parsed indexes (benchmarks: a cold start without restarting). */
   clearCaches(opts: { parsed?: boolean } = {}): void {
     this.chunkCache.clear();
+    this.decodedCache.clear();
     this.rangeReader.clear();
     this.externalCache.clear();
     if (opts.parsed) {
