@@ -90,28 +90,22 @@ async function measure(origin: OriginProcess, dir: string, name: string, latency
   const t0 = performance.now();
   const source = await builder.probe(url);
   const result = await builder.build(source, BUILD_OPTIONS);
-  const remote: Row = {
+  const row = async (method: string, since: number, roundTrips: string): Promise<Row> => ({
     file: name,
     latency: latencyMs,
-    method: "range requests (this service)",
-    seconds: (performance.now() - t0) / 1000,
+    method,
+    seconds: (performance.now() - since) / 1000,
     ...(await requestsAndBytes(origin)),
-    roundTrips: String(result.stats.session.roundTrips),
-  };
+    roundTrips,
+  });
+  const remote = await row("range requests (this service)", t0, String(result.stats.session.roundTrips));
   await origin.resetStats();
   const t1 = performance.now();
   const local = join(dir, `download-${name}`);
   await download(url, local);
   const doc = await indexLocalFile(local, { url });
   const naiveJson = stringifyPython(doc as never);
-  const naive: Row = {
-    file: name,
-    latency: latencyMs,
-    method: "download whole file, then index",
-    seconds: (performance.now() - t1) / 1000,
-    ...(await requestsAndBytes(origin)),
-    roundTrips: "1",
-  };
+  const naive = await row("download whole file, then index", t1, "1");
   rmSync(local, { force: true });
   if (new TextDecoder().decode(result.json) !== naiveJson) throw new Error(`${name}: remote and local indexes differ`);
   return [remote, naive];
