@@ -30,6 +30,7 @@ import { Hdf5LayoutReader, type DatasetLayoutInfo } from "../hdf5/layout/index.t
 import { readFractalHeapHeader } from "../hdf5/layout/fractalHeap.ts";
 import { readObjectHeader, type RawMessage } from "../hdf5/layout/objectHeader.ts";
 import { Cursor, FileIo, type SizeContext } from "../hdf5/layout/reader.ts";
+import { CoalescingByteSource } from "../hdf5/coalescingSource.ts";
 import { decodeDataspace } from "../hdf5/layout/messages/dataspace.ts";
 import { chunkGridCells } from "../lindi/byteRangeArray.ts";
 import type { BlockStore } from "./remoteBlockStore.ts";
@@ -586,21 +587,30 @@ export class Prefetcher {
     });
   }
 
-  /** Reads for chunk indexes: from the block store when it has the bytes, else exact ranges kept for phase B. */
+  /**
+   * Reads for chunk indexes: from the block store when it has the bytes,
+   * else exact ranges kept for phase B — merged as phase B's worker merges
+   * them (CoalescingByteSource), so that phase B asks for the same ranges.
+   */
   private exactSource(): ByteSource {
     const store = this.store;
-    return {
+    const ahead = new CoalescingByteSource({
       size: store.size,
       read: async (offset, length) => {
         if (this.stopped) throw new Stopped();
-        const have = store.peek(offset, length);
-        if (have) return have;
         if (this.stats.bytes + length > this.opts.maxBytes) throw new BudgetExhausted();
         const read = this.ranges!.read(offset, length);
         // no room left: phase B reads the rest of this index itself
         if (!read) throw new Stopped();
         this.stats.bytes += length;
         return read;
+      },
+    });
+    return {
+      size: store.size,
+      read: async (offset, length) => {
+        if (this.stopped) throw new Stopped();
+        return store.peek(offset, length) ?? ahead.read(offset, length);
       },
     };
   }

@@ -18,6 +18,7 @@
  */
 import { move, transferableSymbol, valueSymbol } from "piscina";
 import type { ByteSource } from "../hdf5/byteSource.ts";
+import { CoalescingByteSource } from "../hdf5/coalescingSource.ts";
 import { loadH5wasm, type SyncReader } from "../hdf5/h5wasmRuntime.ts";
 import { LindiConversionError } from "../lindi/errors.ts";
 import { indexHdf5 } from "../lindi/indexHdf5.ts";
@@ -101,8 +102,24 @@ class MainChannel {
     });
   }
 
-  /** The HDF5 file as phase B reads it. */
+  /**
+   * The HDF5 file as phase B reads it: cached blocks answer at once; the
+   * other reads of one turn are merged where they are close (sibling chunk
+   * index nodes), then asked of the main thread.
+   */
   source(size: number, cache: SyncBlockCache): ByteSource {
+    const remote = new CoalescingByteSource({
+      size,
+      read: async (offset, length) => {
+        try {
+          const m = await this.ask({ t: "read", id: ++this.nextId, offset, length, file: 0 });
+          return (m as { bytes: Uint8Array }).bytes;
+        } catch (e) {
+          this.onReadFailure();
+          throw e;
+        }
+      },
+    });
     return {
       size,
       read: async (offset, length) => {
@@ -112,13 +129,7 @@ class MainChannel {
           this.cacheHits++;
           return hit;
         }
-        try {
-          const m = await this.ask({ t: "read", id: ++this.nextId, offset, length, file: 0 });
-          return (m as { bytes: Uint8Array }).bytes;
-        } catch (e) {
-          this.onReadFailure();
-          throw e;
-        }
+        return remote.read(offset, length);
       },
     };
   }
