@@ -4,27 +4,14 @@
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { MemoryByteSource, type ByteSource } from "../src/hdf5/byteSource.ts";
 import { CoalescingByteSource } from "../src/hdf5/coalescingSource.ts";
+import { recordingSource } from "./support/recordingSource.ts";
 
-function recording(bytes: Uint8Array, fail?: (offset: number) => boolean): ByteSource & { reads: [number, number][] } {
-  const inner = new MemoryByteSource(bytes);
-  const reads: [number, number][] = [];
-  return {
-    size: bytes.length,
-    reads,
-    async read(offset, length) {
-      reads.push([offset, length]);
-      if (fail?.(offset)) throw new Error(`boom at ${offset}`);
-      return inner.read(offset, length);
-    },
-  };
-}
 
 const bytes = Uint8Array.from({ length: 100_000 }, (_, i) => (i * 7 + (i >> 9)) & 0xff);
 
 test("coalescing: reads of one turn closer than the gap become one read; far ones stay apart", async () => {
-  const src = recording(bytes);
+  const src = recordingSource(bytes);
   const c = new CoalescingByteSource(src, { gap: 100 });
   const asks: [number, number][] = [
     [5000, 50],
@@ -50,7 +37,7 @@ test("coalescing: reads of one turn closer than the gap become one read; far one
 });
 
 test("coalescing: the merged size is bounded; EOF gives short reads; an error fails its group only", async () => {
-  const src = recording(bytes, (o) => o === 50_000);
+  const src = recordingSource(bytes, { fail: (o) => o === 50_000 });
   const c = new CoalescingByteSource(src, { gap: 1000, maxBytes: 300 });
   const [a, b] = await Promise.all([c.read(0, 200), c.read(250, 200)]);
   assert.equal(a.length, 200);

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import path from "node:path";
 import { test } from "node:test";
-import { MemoryByteSource, type ByteSource } from "../src/hdf5/byteSource.ts";
+import type { ByteSource } from "../src/hdf5/byteSource.ts";
 import { localFileReader } from "../src/hdf5/h5wasmRuntime.ts";
 import type { H5Value } from "../src/hdf5/values.ts";
 import { createIndexBuilder } from "../src/index/builder.ts";
@@ -17,6 +17,7 @@ import { createBridgeBuffer, extraOverhead, SyncBridgeClient, SyncBridgeServer, 
 import { walkHdf5 } from "../src/lindi/indexHdf5.ts";
 import { PyFloat } from "../src/lindi/pythonJson.ts";
 import { corpusDir } from "./support/corpus.ts";
+import { recordingSource } from "./support/recordingSource.ts";
 import { startRangeOrigin } from "./support/rangeOrigin.ts";
 
 function pattern(n: number): Uint8Array {
@@ -109,19 +110,7 @@ test("block cache: requests respect the transfer area", () => {
 });
 
 /** A ByteSource counting reads, with a delay so that fetches overlap. */
-function countingSource(bytes: Uint8Array): ByteSource & { reads: [number, number][] } {
-  const inner = new MemoryByteSource(bytes);
-  const reads: [number, number][] = [];
-  return {
-    size: bytes.length,
-    reads,
-    async read(offset, length) {
-      reads.push([offset, length]);
-      await new Promise((r) => setTimeout(r, 5));
-      return inner.read(offset, length);
-    },
-  };
-}
+const countingSource = (bytes: Uint8Array) => recordingSource(bytes, { delayMs: 5 });
 
 test("block store: consecutive missing blocks are one request; a fetch in flight is shared", async () => {
   const bytes = pattern(100_000);
