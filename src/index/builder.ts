@@ -45,8 +45,9 @@ export interface IndexBuilderConfig {
   blockSize?: number;
   /**
    * Bytes of blocks one build may hold: the worker's cache and, separately,
-   * the main-side block store each stay below this (the prefetch window is
-   * at most half of it). Default 32 MiB.
+   * the main-side block store and the chunk indexes read ahead for phase B
+   * (RangeCache) each stay below this (the prefetch window is at most half
+   * of it). Default 32 MiB.
    */
   cacheBytes?: number;
   /** Size of the shared transfer area (largest answer of one blocking request). Default 4 MiB. */
