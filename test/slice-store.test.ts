@@ -18,7 +18,7 @@ import { ChecksumError, ChunkSizeError, fletcher32, Json2Codec, registerLindiCod
 import { ExternalDatasetCache, sourceOpener } from "../src/slices/external.ts";
 import { Hdf5PathError, resolveHdf5Path } from "../src/slices/hdf5Path.ts";
 import { ChunkDecodeError, readSlice } from "../src/slices/readSlice.ts";
-import { ChunkCache, fileRangeReader, InvalidRefError, LindiRefStore, ShortReadError, type RangeReader } from "../src/slices/refStore.ts";
+import { ChunkCache, fileRangeReader, InvalidRefError, LindiRefStore, normalizeKey, ShortReadError, type RangeReader } from "../src/slices/refStore.ts";
 import { parseSelection } from "../src/slices/selection.ts";
 import { corpusFile, listDatasetPaths, objectAddress, withH5File } from "./support/corpus.ts";
 import { compareWithH5 } from "./support/sliceCompare.ts";
@@ -279,5 +279,16 @@ test("HDF5 path resolver: equals h5wasm's object addresses; links followed; miss
     } finally {
       await src.close();
     }
+  }
+});
+
+test("normalizeKey: no leading, trailing or doubled slashes (the fast path agrees with split/filter/join)", () => {
+  const slow = (key: string) =>
+    key
+      .split("/")
+      .filter((p) => p !== "")
+      .join("/");
+  for (const k of ["", "/", "//", "a", "/a", "a/", "/a/b/0.1", "a/b/0.1", "a//b", "//a", "a/b/", "/a//b/", "x/.zarray", "///x///y///"]) {
+    assert.equal(normalizeKey(k), slow(k), JSON.stringify(k));
   }
 });

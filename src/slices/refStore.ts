@@ -373,6 +373,9 @@ export function routingRangeReader(opts: RoutingRangeReaderOptions): RangeReader
 
 /** Zarr key for a store path: no leading or trailing slash, no empty components. */
 export function normalizeKey(key: string): string {
+  // the common cases (every chunk read: "a/b/0.1" or zarrita's "/a/b/0.1"): no split/join
+  const k = key.charCodeAt(0) === 47 ? key.slice(1) : key;
+  if (k.length > 0 && k.charCodeAt(0) !== 47 && k.charCodeAt(k.length - 1) !== 47 && !k.includes("//")) return k;
   return key
     .split("/")
     .filter((p) => p !== "")
@@ -416,6 +419,7 @@ export class LindiRefStore {
   private readonly cache: ChunkCache | null;
   private readonly padInfo = new Map<string, PadInfo>();
   private readonly metaCache = new Map<string, PyJson | undefined>();
+  private readonly expandedUrls = new Map<string, string>();
 
   constructor(doc: LindiRefs, opts: LindiRefStoreOptions) {
     if (!doc || typeof doc.refs !== "object" || doc.refs === null) throw new InvalidRefError("", "the document has no refs");
@@ -446,12 +450,23 @@ export class LindiRefStore {
       if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(length) || length < 0) {
         throw new InvalidRefError(k, `invalid range ${String(o)}+${String(l)}`);
       }
-      return { kind: "range", url: expandTemplates(u, this.templates), offset, length };
+      return { kind: "range", url: this.expandUrl(u), offset, length };
     }
     if (v !== null && typeof v === "object" && !(v instanceof PyFloat)) {
       return { kind: "json", value: v };
     }
     throw new InvalidRefError(k, "a ref must be a string, an object or [url, offset, length]");
+  }
+
+  /** A ref's URL with templates expanded, memoized (a document names a handful of URLs in 100,000s of refs). */
+  private expandUrl(u: string): string {
+    if (!u.includes("{{")) return u;
+    let e = this.expandedUrls.get(u);
+    if (e === undefined) {
+      e = expandTemplates(u, this.templates);
+      if (this.expandedUrls.size < 1024) this.expandedUrls.set(u, e);
+    }
+    return e;
   }
 
   /** A parsed metadata value (`.zarray`, `.zattrs`, `.zgroup`), memoized; undefined when absent. */
