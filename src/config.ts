@@ -160,7 +160,7 @@ export const ENVIRONMENT: readonly EnvVar[] = [
   // ---- data endpoints (/meta, /chunk, /slice) ----
   { name: "LINDI_SLICE_MAX_ELEMENTS", field: "sliceMaxElements", default: "4194304", description: "most elements one /slice answer may hold; more get 413" },
   { name: "LINDI_SLICE_MAX_BYTES", field: "sliceMaxBytes", default: "64MiB", description: "most bytes of decoded values one /slice answer may hold; more get 413" },
-  { name: "LINDI_CHUNK_CACHE_BYTES", field: "chunkCacheBytes", default: "256MiB", description: "chunk cache shared by /slice requests (LRU, encoded bytes)" },
+  { name: "LINDI_CHUNK_CACHE_BYTES", field: "chunkCacheBytes", default: "256MiB", description: "chunk cache shared by /slice requests (LRU, encoded bytes); decoded chunks get a quarter of this more" },
   // ---- precompute jobs and the mirror (src/jobs) ----
   { name: "LINDI_JOBS_DIR", field: "jobsDir", default: "<LINDI_CACHE_DIR>/jobs", description: "precompute job records (JSON, survive restarts)" },
   { name: "LINDI_MIRROR_DIR", field: "mirrorDir", default: "unset", description: "when set, every precompute job writes its indexes there in the mirror layout (served at /mirror/); unset: jobs asking mirror:true use <LINDI_CACHE_DIR>/mirror" },
