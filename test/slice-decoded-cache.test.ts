@@ -63,3 +63,18 @@ test("decoded chunks: the cache stays within its bound; chunks over an eighth of
   await readSlice(doc, DATA, "0:10", { rangeReader: fileRangeReader(), cache: null, decodedCache: tiny });
   assert.equal(tiny.size, 0);
 });
+
+test("decoded chunks: object chunks are charged by their strings' lengths", () => {
+  const cache = new DecodedChunkCache({ maxBytes: 800_000 }); // chunks up to 100,000 bytes are kept
+  const chunk = (data: unknown[]) => ({ data, shape: [data.length], stride: [1] }) as never;
+  const refs = {};
+  cache.set(cache.keyOf(refs, "a/0"), chunk(Array.from({ length: 10 }, () => "abcde")));
+  assert.equal(cache.size, 10 * (16 + 2 * 5));
+  // 10 strings of 10,000 characters: 200,160 bytes, more than an eighth of the bound: not kept
+  cache.set(cache.keyOf(refs, "b/0"), chunk(Array.from({ length: 10 }, () => "x".repeat(10_000))));
+  assert.equal(cache.get(cache.keyOf(refs, "b/0")), undefined);
+  assert.equal(cache.size, 260);
+  // compound rows count more than a pointer each
+  cache.set(cache.keyOf(refs, "c/0"), chunk([{ a: 1 }, { a: 2 }]));
+  assert.equal(cache.size, 260 + 2 * (16 + 64));
+});

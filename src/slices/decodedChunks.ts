@@ -8,8 +8,10 @@
 import { LRUCache } from "lru-cache";
 import type * as zarr from "zarrita";
 
-/** Bytes charged per element of an object (string, reference, row) chunk. */
+/** Bytes charged per element of an object chunk besides a string's characters (pointer and header). */
 const OBJECT_ELEMENT_BYTES = 16;
+/** Bytes charged for an element that is neither a string nor a number (a compound row, a reference). */
+const ROW_BYTES = 64;
 
 export interface DecodedChunkCacheStats {
   hits: number;
@@ -18,9 +20,14 @@ export interface DecodedChunkCacheStats {
 
 type Chunk = zarr.Chunk<zarr.DataType>;
 
+/** Estimated memory of a decoded chunk: a typed array's bytes, or per element of an object array (strings by length). */
 function chunkBytes(c: Chunk): number {
-  const d = c.data as { byteLength?: number; length: number };
-  return Math.max(1, typeof d.byteLength === "number" ? d.byteLength : d.length * OBJECT_ELEMENT_BYTES);
+  const d = c.data as unknown as { byteLength?: number; length: number };
+  if (typeof d.byteLength === "number") return Math.max(1, d.byteLength);
+  if (!Array.isArray(d)) return Math.max(1, d.length * OBJECT_ELEMENT_BYTES);
+  let n = 0;
+  for (const x of d as unknown[]) n += OBJECT_ELEMENT_BYTES + (typeof x === "string" ? 2 * x.length : typeof x === "object" && x !== null ? ROW_BYTES : 0);
+  return Math.max(1, n);
 }
 
 export class DecodedChunkCache {
