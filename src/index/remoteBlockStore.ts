@@ -120,7 +120,8 @@ export class BlockStore {
     const out: { tag: number; bytes: Uint8Array }[] = [];
     let room = maxBytes;
     for (const [b, e] of this.entries) {
-      if (!e.prefetched || e.pushed || e.data === null) continue;
+      // tags cross the bridge as Int32: blocks past 2^31 (files over 32 TiB at 16 KiB) are not pushed
+      if (!e.prefetched || e.pushed || e.data === null || b > 0x7fffffff) continue;
       if (e.data.byteLength + perBlock > room) break;
       room -= e.data.byteLength + perBlock;
       e.pushed = true;
