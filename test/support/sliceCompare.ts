@@ -12,19 +12,13 @@
  */
 import h5wasm from "h5wasm";
 import { numpyDtype } from "../../src/hdf5/dtype.ts";
+import { H5T } from "../../src/hdf5/dtype.ts";
 import type { SliceResult } from "../../src/slices/readSlice.ts";
 import type { Selection } from "../../src/slices/selection.ts";
 import { objectAddress, type H5File, type H5Module } from "./corpus.ts";
 
 type Metadata = ReturnType<H5Module["get_dataset_metadata"]>;
 
-const H5T_INTEGER = 0;
-const H5T_FLOAT = 1;
-const H5T_STRING = 3;
-const H5T_BITFIELD = 4;
-const H5T_COMPOUND = 6;
-const H5T_REFERENCE = 7;
-const H5T_ENUM = 8;
 
 /** h5wasm hyperslab parameters of a selection (index dims as count 1). */
 export function hyperslab(sel: Selection): { count: bigint[]; offset: bigint[]; strides: bigint[] } {
@@ -41,7 +35,7 @@ function ranges(sel: Selection): [number, number, number][] {
 }
 
 function isFixedNumeric(md: Metadata): boolean {
-  return [H5T_INTEGER, H5T_FLOAT, H5T_BITFIELD, H5T_ENUM].includes(md.type);
+  return ([H5T.INTEGER, H5T.FLOAT, H5T.BITFIELD, H5T.ENUM] as number[]).includes(md.type);
 }
 
 /** Raw bytes of a hyperslab (little-endian memory type), or null when h5wasm cannot read it. */
@@ -101,7 +95,7 @@ function numEq(a: unknown, b: unknown): boolean {
 }
 
 function valueEq(f: H5File, M: H5Module, ours: unknown, theirs: unknown, member: Metadata | undefined): string | null {
-  if (member?.type === H5T_REFERENCE) {
+  if (member?.type === H5T.REFERENCE) {
     const a = ourRefAddress(f, M, ours);
     const b = refTargetAddress(f, M, theirs);
     return a !== null && a === b ? null : `reference ${JSON.stringify(ours)} → ${a}, h5wasm → ${b}`;
@@ -169,7 +163,7 @@ export function compareWithH5(f: H5File, M: H5Module, path: string, res: SliceRe
     return problems;
   }
 
-  if (md.type === H5T_STRING && !md.vlen) {
+  if (md.type === H5T.STRING && !md.vlen) {
     // lindi keeps h5py's view: NUL-padded (space-padded strings arrive without the spaces);
     // a scalar's |S size may be the value's length (numpy scalar) rather than the type's
     const m = /^\|S(\d+)$/.exec(res.dtype);
@@ -215,19 +209,19 @@ export function compareWithH5(f: H5File, M: H5Module, path: string, res: SliceRe
   const theirList: unknown[] = scalar ? [theirs] : Array.isArray(theirs) ? theirs : Array.from(theirs as ArrayLike<unknown>);
   const ours = res.data as unknown[];
 
-  if (md.type === H5T_STRING) {
+  if (md.type === H5T.STRING) {
     if (md.vlen) {
       const okDtype = scalar ? /^<U\d+$/.test(res.dtype) : res.dtype === "|O";
       if (!okDtype) problems.push(`dtype ${res.dtype} for a vlen string`);
     }
-  } else if (md.type === H5T_REFERENCE) {
+  } else if (md.type === H5T.REFERENCE) {
     if (res.dtype !== "|O") problems.push(`dtype ${res.dtype} for references`);
-  } else if (md.type === H5T_COMPOUND) {
+  } else if (md.type === H5T.COMPOUND) {
     if (!res.fields) problems.push(`compound without fields (dtype ${res.dtype})`);
   }
-  const members = md.type === H5T_COMPOUND ? ((md.compound_type?.members ?? []) as unknown as (Metadata & { offset: number })[]) : undefined;
+  const members = md.type === H5T.COMPOUND ? ((md.compound_type?.members ?? []) as unknown as (Metadata & { offset: number })[]) : undefined;
   // h5wasm drops reference members of compounds: read their raw 8-byte object addresses instead
-  const rawRows = members?.some((m) => m.type === H5T_REFERENCE) ? readRawSelection(f, M, path, md, sel, scalar) : null;
+  const rawRows = members?.some((m) => m.type === H5T.REFERENCE) ? readRawSelection(f, M, path, md, sel, scalar) : null;
   for (let i = 0; i < n; i++) {
     const o = ours[i];
     const t = theirList[i];
@@ -239,7 +233,7 @@ export function compareWithH5(f: H5File, M: H5Module, path: string, res: SliceRe
       else {
         for (let k = 0; k < members.length && !p; k++) {
           const m = members[k]!;
-          if (m.type === H5T_REFERENCE && m.size === 8 && rawRows) {
+          if (m.type === H5T.REFERENCE && m.size === 8 && rawRows) {
             const at = i * md.size + m.offset;
             const addr = Number(new DataView(rawRows.buffer, rawRows.byteOffset + at, 8).getBigUint64(0, true));
             const a = ourRefAddress(f, M, row[k]);
