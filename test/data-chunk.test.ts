@@ -25,10 +25,10 @@ import type { FastifyInstance } from "fastify";
 import { decodeInlineBytes } from "../src/lindi/inlineBytes.ts";
 import { parsePythonJson, stringifyPython, type PyJson } from "../src/lindi/pythonJson.ts";
 import { LindiTarWriter } from "../src/lindi/tar/lindiTar.ts";
-import { buildServer } from "../src/server.ts";
-import { corpusFile, requireCorpus } from "./support/corpus.ts";
+import { corpusFile } from "./support/corpus.ts";
 import { startRangeOrigin, type RangeOrigin } from "./support/rangeOrigin.ts";
-import { testConfig, call, listenLoopback } from "./support/service.ts";
+import { startCorpusService, type CorpusService } from "./support/corpusService.ts";
+import { testConfig, call } from "./support/service.ts";
 
 
 async function fileBytes(abs: string, offset: number, length: number): Promise<Buffer> {
@@ -47,22 +47,18 @@ let mirror: RangeOrigin; // serves .lindi.json / .lindi.tar files made by the te
 let mirrorDir: string;
 let app: FastifyInstance;
 let base: string;
-let dir: string;
+let service: CorpusService;
 
 before(async () => {
-  origin = await startRangeOrigin({ root: requireCorpus() });
+  service = await startCorpusService("lindi-chunk-test-", (dir) => testConfig(dir));
+  ({ origin, app, base } = service);
   mirrorDir = await mkdtemp(path.join(tmpdir(), "lindi-mirror-"));
   mirror = await startRangeOrigin({ root: mirrorDir });
-  dir = await mkdtemp(path.join(tmpdir(), "lindi-chunk-test-"));
-  app = await buildServer(testConfig(dir));
-  base = await listenLoopback(app);
 });
 
 after(async () => {
-  await app.close();
-  await origin.close();
+  await service.close();
   await mirror.close();
-  await rm(dir, { recursive: true, force: true });
   await rm(mirrorDir, { recursive: true, force: true });
 });
 

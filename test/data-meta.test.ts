@@ -13,17 +13,13 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import h5wasm, { type Attribute } from "h5wasm";
-import type { FastifyInstance } from "fastify";
 import type { ServiceConfig } from "../src/config.ts";
-import { buildServer } from "../src/server.ts";
 import { corpusFile, objectAddress, requireCorpus, withH5File, type H5File, type H5Module } from "./support/corpus.ts";
-import { startRangeOrigin, type RangeOrigin } from "./support/rangeOrigin.ts";
+import type { RangeOrigin } from "./support/rangeOrigin.ts";
 import { expectedDtype } from "./support/sliceCompare.ts";
-import { testConfig as serviceTestConfig, call, listenLoopback } from "./support/service.ts";
+import { startCorpusService, type CorpusService } from "./support/corpusService.ts";
+import { testConfig as serviceTestConfig, call } from "./support/service.ts";
 
 interface Node {
   name: string;
@@ -49,22 +45,15 @@ const testConfig = (cacheDir: string, over: Partial<ServiceConfig> = {}): Servic
   serviceTestConfig(cacheDir, { probeTtlSeconds: 30, ...over });
 
 let origin: RangeOrigin;
-let app: FastifyInstance;
 let base: string;
-let dir: string;
+let service: CorpusService;
 
 before(async () => {
-  origin = await startRangeOrigin({ root: requireCorpus() });
-  dir = await mkdtemp(path.join(tmpdir(), "lindi-meta-test-"));
-  app = await buildServer(testConfig(dir));
-  base = await listenLoopback(app);
+  service = await startCorpusService("lindi-meta-test-", testConfig);
+  ({ origin, base } = service);
 });
 
-after(async () => {
-  await app.close();
-  await origin.close();
-  await rm(dir, { recursive: true, force: true });
-});
+after(() => service.close());
 
 const meta = (rel: string, extra = "") => `/meta?url=${encodeURIComponent(origin.url(rel))}${extra}`;
 

@@ -22,7 +22,6 @@ import { readdirSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import type { FastifyInstance } from "fastify";
 import type { ServiceConfig } from "../src/config.ts";
 import { halfToNumber } from "../src/hdf5/values.ts";
 import { buildServer } from "../src/server.ts";
@@ -30,9 +29,10 @@ import { numberToHalf } from "../src/slices/codecs.ts";
 import type { SliceResult } from "../src/slices/readSlice.ts";
 import { parseSelection } from "../src/slices/selection.ts";
 import { corpusFile, listDatasetPaths, requireCorpus, withH5File } from "./support/corpus.ts";
-import { startRangeOrigin, type RangeOrigin } from "./support/rangeOrigin.ts";
+import type { RangeOrigin } from "./support/rangeOrigin.ts";
 import { compareWithH5, randomSelection, seededRandom } from "./support/sliceCompare.ts";
-import { testConfig as serviceTestConfig, call, listenLoopback } from "./support/service.ts";
+import { startCorpusService, type CorpusService } from "./support/corpusService.ts";
+import { testConfig as serviceTestConfig, call } from "./support/service.ts";
 
 const PYNWB = [
   "pynwb/tests/back_compat/1.0.2_nwbfile.nwb",
@@ -185,22 +185,15 @@ function jsonVsBin(values: unknown[], bin: SliceResult): string | null {
 // ---- the service --------------------------------------------------------------------
 
 let origin: RangeOrigin;
-let app: FastifyInstance;
 let base: string;
-let dir: string;
+let service: CorpusService;
 
 before(async () => {
-  origin = await startRangeOrigin({ root: requireCorpus() });
-  dir = await mkdtemp(path.join(tmpdir(), "lindi-data-test-"));
-  app = await buildServer(testConfig(dir));
-  base = await listenLoopback(app);
+  service = await startCorpusService("lindi-data-test-", testConfig);
+  ({ origin, base } = service);
 });
 
-after(async () => {
-  await app.close();
-  await origin.close();
-  await rm(dir, { recursive: true, force: true });
-});
+after(() => service.close());
 
 const slice = (rel: string, p: string, extra: string) => `/slice?url=${encodeURIComponent(origin.url(rel))}&path=${encodeURIComponent(p)}${extra}`;
 
