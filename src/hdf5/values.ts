@@ -20,6 +20,19 @@ export type H5Value = number | bigint | boolean | string | PyFloat | Uint8Array 
 
 export type RefResolver = (refBytes: Uint8Array, region: boolean) => H5Ref;
 
+/** The typed arrays that hold numeric HDF5/numpy elements. */
+export type NumericArray =
+  | Int8Array
+  | Uint8Array
+  | Int16Array
+  | Uint16Array
+  | Int32Array
+  | Uint32Array
+  | Float32Array
+  | Float64Array
+  | BigInt64Array
+  | BigUint64Array;
+
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
 /** Malloc `nbytes` in the wasm heap, fill, use, reclaim vlen memory, free. */

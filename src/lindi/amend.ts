@@ -28,25 +28,14 @@ import { PyFloat, type PyJson } from "./pythonJson.ts";
 import { LindiDirWriter } from "./tar/lindiDir.ts";
 import { LINDI_JSON_NAME, LindiTarWriter, memberNameOfRef } from "./tar/lindiTar.ts";
 import { SerialQueue } from "./serialQueue.ts";
-import { swapElements } from "../hdf5/values.ts";
+import { swapElements, type NumericArray } from "../hdf5/values.ts";
 
 /** Chunks whose encoded size is below this many bytes are stored inline (spec 10.5). */
 export const INLINE_CHUNK_LIMIT = 1000;
 /** Target chunk size of the default chunking along axis 0 (spec 13). */
 export const DEFAULT_CHUNK_BYTES = 20 * 1024 * 1024;
 
-export type NumericTypedArray =
-  | Int8Array
-  | Uint8Array
-  | Uint8ClampedArray
-  | Int16Array
-  | Uint16Array
-  | Int32Array
-  | Uint32Array
-  | Float32Array
-  | Float64Array
-  | BigInt64Array
-  | BigUint64Array;
+export type NumericTypedArray = NumericArray | Uint8ClampedArray;
 
 /** Values for a dataset, flat in C order (or nested arrays, flattened). */
 export type DatasetData = NumericTypedArray | readonly (number | bigint | boolean | string | PyJson)[];

@@ -29,7 +29,7 @@
  */
 import * as zarr from "zarrita";
 import { PyFloat, type PyJson } from "../lindi/pythonJson.ts";
-import { halfToNumber } from "../hdf5/values.ts";
+import { halfToNumber, type NumericArray } from "../hdf5/values.ts";
 import {
   parseDtype,
   readZArray,
@@ -106,17 +106,7 @@ export class SliceTooLargeError extends Error {
 // ---------------------------------------------------------------------------------------
 // Types
 
-export type NumericArray =
-  | Int8Array
-  | Uint8Array
-  | Int16Array
-  | Uint16Array
-  | Int32Array
-  | Uint32Array
-  | Float32Array
-  | Float64Array
-  | BigInt64Array
-  | BigUint64Array;
+export type { NumericArray };
 
 export type SliceData = NumericArray | unknown[];
 
