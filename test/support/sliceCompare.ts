@@ -16,6 +16,7 @@ import { H5T } from "../../src/hdf5/dtype.ts";
 import type { SliceResult } from "../../src/slices/readSlice.ts";
 import type { Selection } from "../../src/slices/selection.ts";
 import { objectAddress, type H5File, type H5Module } from "./corpus.ts";
+import { seededRandom } from "./rangeOrigin.ts";
 
 type Metadata = ReturnType<H5Module["get_dataset_metadata"]>;
 
@@ -255,17 +256,8 @@ export function compareWithH5(f: H5File, M: H5Module, path: string, res: SliceRe
   return problems;
 }
 
-/** Deterministic RNG (mulberry32). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic RNG (the range origin's mulberry32), for the random selections below. */
+export { seededRandom };
 
 /**
  * A random selection text for `shape` in the h5grove syntax, mixing indices,
