@@ -13,6 +13,7 @@
  * each is reported back (`onPushedUsed`) so the main side's prefetch window
  * knows the walk has caught up with them.
  */
+import { joinBlocks } from "./blockBytes.ts";
 
 /** Fetches `runs` (flat [start, end) pairs): their bytes concatenated, plus pushed blocks (tag = block index); throws when it cannot. */
 export type RunFetcher = (runs: number[], exact: boolean) => { data: Uint8Array; extras: { tag: number; bytes: Uint8Array }[] };
@@ -147,21 +148,15 @@ export class SyncBlockCache {
     const bs = this.blockSize;
     const first = Math.floor(offset / bs);
     const last = Math.floor((end - 1) / bs);
-    for (let b = first; b <= last; b++) if (!this.blocks.has(b)) return null;
-    if (first === last) {
-      const block = this.blocks.get(first)!;
-      return block.slice(offset - first * bs, end - first * bs);
-    }
-    const out = new Uint8Array(end - offset);
-    let at = 0;
+    const parts: Uint8Array[] = [];
     for (let b = first; b <= last; b++) {
-      const block = this.blocks.get(b)!;
-      const from = b === first ? offset - b * bs : 0;
-      const to = Math.min(block.byteLength, end - b * bs);
-      out.set(block.subarray(from, to), at);
-      at += to - from;
+      const block = this.blocks.get(b);
+      if (!block) return null;
+      parts.push(block);
     }
-    return out;
+    const bytes = joinBlocks(parts, first, offset, end, bs);
+    // one block: a copy, so that the reader owns its bytes as it does those joined from several
+    return first === last ? bytes.slice() : bytes;
   }
 
   /** Fetches missing blocks (sorted): consecutive ones as one run, as few requests as the transfer area allows. */

@@ -6,6 +6,7 @@
  * (least recently used resolved blocks are dropped first).
  */
 import type { ByteSource } from "../hdf5/byteSource.ts";
+import { joinBlocks } from "./blockBytes.ts";
 
 interface Entry {
   promise: Promise<Uint8Array>;
@@ -166,7 +167,7 @@ export class BlockStore {
     const last = Math.floor((end - 1) / bs);
     const { entries } = this.ensure(first, last, "prefetch");
     const parts = await Promise.all(entries.map((e) => e.promise));
-    return assemble(parts, first, offset, end, bs);
+    return joinBlocks(parts, first, offset, end, bs);
   }
 
   /** The bytes of [offset, offset+length) if every block is already here (resolved); else null. */
@@ -182,7 +183,7 @@ export class BlockStore {
       if (!e || e.data === null) return null;
       parts.push(e.data);
     }
-    return assemble(parts, first, offset, end, bs);
+    return joinBlocks(parts, first, offset, end, bs);
   }
 
   /** Bytes a prefetch of [offset, offset+length) would newly request (0 when all are here or in flight). */
@@ -284,18 +285,4 @@ export class BlockStore {
       this.release(e);
     }
   }
-}
-
-function assemble(parts: Uint8Array[], first: number, offset: number, end: number, bs: number): Uint8Array {
-  if (parts.length === 1) return parts[0]!.subarray(offset - first * bs, end - first * bs);
-  const out = new Uint8Array(end - offset);
-  let at = 0;
-  for (let i = 0; i < parts.length; i++) {
-    const b = first + i;
-    const from = b === first ? offset - b * bs : 0;
-    const to = Math.min(parts[i]!.byteLength, end - b * bs);
-    out.set(parts[i]!.subarray(from, to), at);
-    at += to - from;
-  }
-  return out;
 }

@@ -1,0 +1,19 @@
+/**
+ * The bytes of [offset, end) from the fixed-size blocks `first`, `first+1`, …
+ * that cover it (block size `bs`): a view of the block when one covers it,
+ * else a new array. Shared by the worker's block cache and the main-side
+ * block store.
+ */
+export function joinBlocks(parts: readonly Uint8Array[], first: number, offset: number, end: number, bs: number): Uint8Array {
+  if (parts.length === 1) return parts[0]!.subarray(offset - first * bs, end - first * bs);
+  const out = new Uint8Array(end - offset);
+  let at = 0;
+  for (let i = 0; i < parts.length; i++) {
+    const b = first + i;
+    const from = b === first ? offset - b * bs : 0;
+    const to = Math.min(parts[i]!.byteLength, end - b * bs);
+    out.set(parts[i]!.subarray(from, to), at);
+    at += to - from;
+  }
+  return out;
+}
