@@ -21,14 +21,14 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { gunzipSync } from "node:zlib";
 import { request } from "undici";
 import type { FastifyInstance } from "fastify";
-import { defaultConfig, type ServiceConfig } from "../src/config.ts";
+import type { ServiceConfig } from "../src/config.ts";
 import type { IndexBuilder } from "../src/index/types.ts";
 import { GENERATOR } from "../src/jobs/generator.ts";
 import { buildServer, defaultBuilder, urlPolicyFor } from "../src/server.ts";
 import { requireCorpus } from "./support/corpus.ts";
 import { corpusAssets, startDandiApi, type DandiApi, type StandInAsset } from "./support/dandiApi.ts";
 import { startRangeOrigin, type RangeOrigin } from "./support/rangeOrigin.ts";
-import { listenLoopback } from "./support/service.ts";
+import { listenLoopback, testConfig as serviceTestConfig } from "./support/service.ts";
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -40,22 +40,7 @@ interface Running {
 }
 
 function testConfig(dir: string, over: Partial<ServiceConfig> = {}): ServiceConfig {
-  return {
-    ...defaultConfig(),
-    port: 0,
-    host: "127.0.0.1",
-    logLevel: "silent",
-    cacheDir: path.join(dir, "cache"),
-    allowedHosts: ["127.0.0.1"],
-    allowPrivateNetworks: true,
-    poolSize: 2,
-    probeTtlSeconds: 0,
-    probeTimeoutSeconds: 10,
-    buildTimeoutSeconds: 60,
-    maxEventLoopDelayMs: 0,
-    jobConcurrency: 2,
-    ...over,
-  };
+  return serviceTestConfig(path.join(dir, "cache"), { jobConcurrency: 2, ...over });
 }
 
 async function start(config: ServiceConfig): Promise<Running> {
