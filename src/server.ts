@@ -8,7 +8,6 @@
  *   await app.close(); // stops builds, flushes the disk cache, closes the builder
  */
 import { randomUUID } from "node:crypto";
-import { Agent } from "undici";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from "fastify";
 import fastifySwagger from "@fastify/swagger";
 import underPressure from "@fastify/under-pressure";
@@ -21,6 +20,7 @@ import { errorBody, ServiceError, toHttpError } from "./service/errors.ts";
 import { LindiService } from "./service/lindiService.ts";
 import { createMetrics, type ServiceMetrics } from "./service/metrics.ts";
 import { ErrorResponse } from "./service/schemas.ts";
+import { policyAgent } from "./service/policyAgent.ts";
 import { createUrlPolicy, type UrlPolicy } from "./service/urlPolicy.ts";
 import lindiRoutes from "../routes/lindi.ts";
 import buildRoutes from "../routes/builds.ts";
@@ -75,16 +75,7 @@ export function urlPolicyFor(config: ServiceConfig): UrlPolicy {
  * private address either.
  */
 export function defaultBuilder(config: ServiceConfig, policy: UrlPolicy): IndexBuilder {
-  // the HttpClient's own Agent settings, plus the policy's lookup
-  const dispatcher = new Agent({
-    connections: config.originConnections,
-    pipelining: 1,
-    keepAliveTimeout: 30_000,
-    keepAliveMaxTimeout: 60_000,
-    headersTimeout: 20_000,
-    bodyTimeout: 20_000,
-    connect: { timeout: 10_000, lookup: policy.connectLookup },
-  });
+  const dispatcher = policyAgent(policy, config.originConnections);
   const builder = createIndexBuilder({
     poolSize: config.poolSize,
     buildTimeoutMs: config.buildTimeoutSeconds * 1000,

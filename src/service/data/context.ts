@@ -37,6 +37,7 @@ import type { CacheEntry } from "../cache/index.ts";
 import { ServiceError, toHttpError } from "../errors.ts";
 import { normalizeUrl } from "../key.ts";
 import type { LindiService } from "../lindiService.ts";
+import { policyAgent } from "../policyAgent.ts";
 import type { UrlPolicy } from "../urlPolicy.ts";
 import { dataHttpError } from "./errors.ts";
 import { directRangeReader, type DirectRangeReader } from "./rangeReader.ts";
@@ -127,15 +128,7 @@ export class DataContext {
 
   constructor(readonly deps: DataContextDeps) {
     const { config, policy } = deps;
-    this.dispatcher = new Agent({
-      connections: 16,
-      pipelining: 1,
-      keepAliveTimeout: 30_000,
-      keepAliveMaxTimeout: 60_000,
-      headersTimeout: 20_000,
-      bodyTimeout: 20_000,
-      connect: { timeout: 10_000, lookup: policy.connectLookup },
-    });
+    this.dispatcher = policyAgent(policy, 16);
     this.client = new HttpClient({ checkUrl: policy.check, dispatcher: this.dispatcher, userAgent: "lindi-service" });
     this.chunkCache = new ChunkCache({ maxBytes: Math.max(1, config.chunkCacheBytes) });
     this.decodedCache = new DecodedChunkCache({ maxBytes: Math.max(1, Math.floor(config.chunkCacheBytes / 4)) });
