@@ -17,11 +17,12 @@
  * Hard and soft links are followed (soft targets relative to the group that
  * holds the link); external links are refused.
  */
+import { readBtreeV2Records } from "../hdf5/layout/chunkIndex/btreeV2.ts";
 import { Hdf5FormatError } from "../hdf5/layout/errors.ts";
 import { readFractalHeapHeader, readFractalHeapObject, type FractalHeapHeader } from "../hdf5/layout/fractalHeap.ts";
 import type { Hdf5LayoutReader } from "../hdf5/layout/index.ts";
 import { readObjectHeader } from "../hdf5/layout/objectHeader.ts";
-import { FileIo, limitEncSize, log2floor } from "../hdf5/layout/reader.ts";
+import { FileIo } from "../hdf5/layout/reader.ts";
 import { lookup3 } from "../hdf5/lookup3.ts";
 
 const MSG_LINK_INFO = 0x0002;
@@ -74,91 +75,6 @@ function parseLinkMessage(io: FileIo, data: Uint8Array, position: number): { nam
     }
   }
   return c.fail(`unsupported link type ${type}`);
-}
-
-// ---------------------------------------------------------------------------------------
-// v2 B-tree (any record type): all records
-
-interface BtHeader {
-  type: number;
-  nodeSize: number;
-  recordSize: number;
-  depth: number;
-  rootAddress: number | null;
-  rootRecords: number;
-}
-
-async function readBtreeV2Records(io: FileIo, address: number): Promise<{ type: number; records: Uint8Array[] }> {
-  const { offsetSize: O, lengthSize: L } = io.ctx;
-  const label = "v2 B-tree header";
-  const buf = await io.read(address, 4 + 1 + 1 + 4 + 2 + 2 + 1 + 1 + O + 2 + L + 4, label);
-  const c = io.cursor(buf, address, label);
-  c.signature("BTHD");
-  const version = c.u8();
-  if (version !== 0) c.fail(`unsupported version ${version}`);
-  const h: BtHeader = {
-    type: c.u8(),
-    nodeSize: c.u32(),
-    recordSize: c.u16(),
-    depth: c.u16(),
-    rootAddress: (c.skip(2), c.offset()),
-    rootRecords: c.u16(),
-  };
-  if (h.recordSize === 0 || h.nodeSize <= 10 + h.recordSize) c.fail(`invalid node size ${h.nodeSize} / record size ${h.recordSize}`);
-  if (h.depth > MAX_BTREE_DEPTH) c.fail(`implausible depth ${h.depth}`);
-  const records: Uint8Array[] = [];
-  if (h.rootAddress === null || h.rootRecords === 0) return { type: h.type, records };
-  // node pointer field sizes (H5B2hdr.c)
-  const leafMax = Math.floor((h.nodeSize - 10) / h.recordSize);
-  const maxRecordsSize = limitEncSize(leafMax);
-  const cumMax: bigint[] = [BigInt(leafMax)];
-  const cumSize = [0];
-  for (let d = 1; d <= h.depth; d++) {
-    const ptrSize = O + maxRecordsSize + (d > 1 ? cumSize[d - 1]! : 0);
-    const max = Math.floor((h.nodeSize - (10 + ptrSize)) / (h.recordSize + ptrSize));
-    if (max <= 0) throw new Hdf5FormatError(`v2 B-tree: node size ${h.nodeSize} too small for depth ${h.depth}`);
-    cumMax.push(BigInt(max + 1) * cumMax[d - 1]! + BigInt(max));
-    cumSize.push(Math.floor(log2floor(cumMax[d]!) / 8) + 1);
-  }
-  const visited = new Set<number>();
-  let level: { address: number; records: number; depth: number }[] = [{ address: h.rootAddress, records: h.rootRecords, depth: h.depth }];
-  while (level.length > 0) {
-    const next: typeof level = [];
-    for (const n of level) {
-      if (visited.has(n.address)) throw new Hdf5FormatError(`v2 B-tree node at ${n.address} referenced twice`);
-      visited.add(n.address);
-    }
-    const nodes = await Promise.all(
-      level.map(async (n) => {
-        const internal = n.depth > 0;
-        const ptrSize = O + maxRecordsSize + (n.depth > 1 ? cumSize[n.depth - 1]! : 0);
-        const size = 6 + n.records * h.recordSize + (internal ? (n.records + 1) * ptrSize : 0) + 4;
-        const what = `v2 B-tree ${internal ? "internal" : "leaf"} node`;
-        const b = await io.read(n.address, size, what);
-        const nc = io.cursor(b, n.address, what);
-        nc.signature(internal ? "BTIN" : "BTLF");
-        nc.skip(2); // version, type
-        const recs: Uint8Array[] = [];
-        for (let i = 0; i < n.records; i++) recs.push(nc.bytes(h.recordSize));
-        const children: typeof level = [];
-        if (internal) {
-          for (let i = 0; i <= n.records; i++) {
-            const address = nc.requiredOffset("child node address");
-            const count = nc.uvar(maxRecordsSize);
-            if (n.depth > 1) nc.skip(cumSize[n.depth - 1]!);
-            children.push({ address, records: count, depth: n.depth - 1 });
-          }
-        }
-        return { recs, children };
-      }),
-    );
-    for (const n of nodes) {
-      records.push(...n.recs);
-      next.push(...n.children);
-    }
-    level = next;
-  }
-  return { type: h.type, records };
 }
 
 // ---------------------------------------------------------------------------------------
@@ -290,7 +206,7 @@ async function findLink(io: FileIo, groupAddress: number, name: string): Promise
 
 async function findDense(io: FileIo, heapAddress: number, nameIndex: number, name: string): Promise<Link | null> {
   const heap: FractalHeapHeader = await readFractalHeapHeader(io, heapAddress);
-  const { type, records } = await readBtreeV2Records(io, nameIndex);
+  const { type, records } = await readBtreeV2Records(io, nameIndex, "link name index");
   if (type !== 5) throw new Hdf5FormatError(`link name index has record type ${type}, expected 5`);
   const hash = lookup3(encoder.encode(name));
   const hashOf = (r: Uint8Array) => (r[0]! | (r[1]! << 8) | (r[2]! << 16) | (r[3]! * 0x1000000)) >>> 0;

@@ -25,12 +25,13 @@ interface NodeRef {
  * Version 2 B-tree of chunks: record type 10 (unfiltered: address, scaled
  * offsets) or 11 (filtered: address, chunk size, filter mask, scaled offsets).
  * Records live in internal nodes as well as leaves. Each level is read
- * concurrently, each node with one exact read.
+ * concurrently, each node with one exact read (walkBtreeV2, which also serves
+ * other record types: readBtreeV2Records).
  */
 export async function listBtreeV2(ctx: ChunkIndexContext): Promise<ChunkRecord[]> {
   const { layout, io } = ctx;
   if (layout.indexAddress === null) return [];
-  const hdr = await readHeader(io, layout.indexAddress, ctx.what);
+  const hdr = await readBtreeV2Header(io, layout.indexAddress, ctx.what, [10, 11]);
   const rank = layout.chunkShape.length;
   const O = io.ctx.offsetSize;
   const filtered = hdr.type === 11;
@@ -42,44 +43,66 @@ export async function listBtreeV2(ctx: ChunkIndexContext): Promise<ChunkRecord[]
   }
   if (hdr.rootAddress === null || hdr.totalRecords === 0) return [];
   checkCount(ctx, hdr.totalRecords);
-  const info = nodeInfo(hdr, O);
 
   const out: ChunkRecord[] = [];
+  await walkBtreeV2(io, hdr, ctx.what, (records, nextLevelNodes) => {
+    for (const rec of records) {
+      let size = layout.chunkBytes;
+      let mask = 0;
+      const c = io.cursor(rec, -1, `${ctx.what}: v2 B-tree chunk record`);
+      const addr = c.offset();
+      if (filtered) {
+        size = c.uvar(sizeLen);
+        mask = c.u32();
+      }
+      const index: number[] = [];
+      for (let d = 0; d < rank; d++) index.push(c.u64());
+      if (addr !== null) out.push(makeRecord(ctx, index, addr, size, mask));
+    }
+    checkCount(ctx, out.length + nextLevelNodes);
+    if (out.length > hdr.totalRecords) {
+      throw new Hdf5FormatError(`${ctx.what}: v2 B-tree holds more records than its header says (${hdr.totalRecords})`);
+    }
+  });
+  return out;
+}
+
+/** Every record of the v2 B-tree at `address` (any record type), level by level; `what` names it in errors. */
+export async function readBtreeV2Records(io: FileIo, address: number, what: string): Promise<{ type: number; records: Uint8Array[] }> {
+  const hdr = await readBtreeV2Header(io, address, what);
+  const records: Uint8Array[] = [];
+  if (hdr.rootAddress !== null && hdr.rootRecords > 0) await walkBtreeV2(io, hdr, what, (recs) => records.push(...recs));
+  return { type: hdr.type, records };
+}
+
+/**
+ * Reads the tree from the root down, each level's nodes concurrently, and
+ * gives `visit` each level's records and how many nodes the next level has.
+ */
+async function walkBtreeV2(io: FileIo, hdr: Header, what: string, visit: (records: Uint8Array[], nextLevelNodes: number) => void): Promise<void> {
+  if (hdr.rootAddress === null) return;
+  const info = nodeInfo(hdr, io.ctx.offsetSize);
   const visited = new Set<number>();
   let level: NodeRef[] = [{ address: hdr.rootAddress, records: hdr.rootRecords, depth: hdr.depth }];
   while (level.length > 0) {
     for (const n of level) {
-      if (visited.has(n.address)) throw new Hdf5FormatError(`${ctx.what}: v2 B-tree node at ${n.address} referenced twice`);
+      if (visited.has(n.address)) throw new Hdf5FormatError(`${what}: v2 B-tree node at ${n.address} referenced twice`);
       visited.add(n.address);
     }
-    const results = await Promise.all(level.map((n) => readNode(io, hdr, info, n, ctx.what)));
+    const results = await Promise.all(level.map((n) => readNode(io, hdr, info, n, what)));
     const next: NodeRef[] = [];
+    const records: Uint8Array[] = [];
     for (const r of results) {
-      for (const rec of r.records) {
-        let size = layout.chunkBytes;
-        let mask = 0;
-        const c = io.cursor(rec, -1, `${ctx.what}: v2 B-tree chunk record`);
-        const addr = c.offset();
-        if (filtered) {
-          size = c.uvar(sizeLen);
-          mask = c.u32();
-        }
-        const index: number[] = [];
-        for (let d = 0; d < rank; d++) index.push(c.u64());
-        if (addr !== null) out.push(makeRecord(ctx, index, addr, size, mask));
-      }
+      records.push(...r.records);
       next.push(...r.children);
     }
-    checkCount(ctx, out.length + next.length);
-    if (out.length > hdr.totalRecords) {
-      throw new Hdf5FormatError(`${ctx.what}: v2 B-tree holds more records than its header says (${hdr.totalRecords})`);
-    }
+    visit(records, next.length);
     level = next;
   }
-  return out;
 }
 
-async function readHeader(io: FileIo, address: number, what: string): Promise<Header> {
+/** A v2 B-tree header; `types`, when given, are the record types accepted. */
+async function readBtreeV2Header(io: FileIo, address: number, what: string, types?: readonly number[]): Promise<Header> {
   const { offsetSize: O, lengthSize: L } = io.ctx;
   const label = `${what}: v2 B-tree header`;
   const buf = await io.read(address, 4 + 1 + 1 + 4 + 2 + 2 + 1 + 1 + O + 2 + L + 4, label);
@@ -88,7 +111,7 @@ async function readHeader(io: FileIo, address: number, what: string): Promise<He
   const version = c.u8();
   if (version !== 0) c.fail(`unsupported version ${version}`);
   const type = c.u8();
-  if (type !== 10 && type !== 11) c.fail(`record type ${type}, expected 10 or 11 (chunks)`);
+  if (types && !types.includes(type)) c.fail(`record type ${type}, expected ${types.join(" or ")}`);
   const nodeSize = c.u32();
   const recordSize = c.u16();
   const depth = c.u16();
