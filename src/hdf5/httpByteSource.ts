@@ -12,7 +12,7 @@ import {
   TruncatedBodyError,
 } from "./httpErrors.ts";
 import { HttpClient, newCounters, type ExchangeResponse, type HttpCounters, type UrlCheck } from "./http/client.ts";
-import { header, intHeader, parseContentRange, retryAfterMs } from "./http/headers.ts";
+import { header, intHeader, parseContentRange, REDIRECT_STATUSES, redirectTarget, retryAfterMs } from "./http/headers.ts";
 
 export { HttpClient, newCounters } from "./http/client.ts";
 export type { HttpClientOptions, HttpCounters, UrlCheck } from "./http/client.ts";
@@ -39,7 +39,6 @@ export interface ReadRange {
   length: number;
 }
 
-const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 
 type HopResult<T> = { kind: "redirect"; to: URL } | { kind: "forbidden"; status: number } | { kind: "done"; value: T };
 
@@ -350,16 +349,8 @@ export class HttpByteSource implements ByteSource {
               hopUrl,
               { method: opts.method, headers },
               async (res): Promise<HopResult<T>> => {
-                const loc = header(res.headers, "location");
-                if (REDIRECT_STATUSES.has(res.statusCode) && loc) {
-                  let to: URL;
-                  try {
-                    to = new URL(loc, res.url);
-                  } catch (e) {
-                    throw new OriginProtocolError(`bad redirect Location`, res.url, { cause: e });
-                  }
-                  return { kind: "redirect", to };
-                }
+                const to = redirectTarget(res);
+                if (to) return { kind: "redirect", to };
                 if (hops > 0) client.rememberResolved(original, res.url.href);
                 if ((res.statusCode === 401 || res.statusCode === 403) && canReResolve) {
                   return { kind: "forbidden", status: res.statusCode };

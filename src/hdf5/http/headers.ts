@@ -1,4 +1,5 @@
 /** Small parsers for the response headers a range reader needs. */
+import { OriginProtocolError } from "../httpErrors.ts";
 
 export type HeaderValue = string | string[] | undefined;
 
@@ -7,6 +8,24 @@ export function header(headers: Record<string, HeaderValue>, name: string): stri
   const v = headers[name.toLowerCase()];
   if (Array.isArray(v)) return v[0];
   return v;
+}
+
+/** The HTTP statuses that redirect (with a Location). */
+export const REDIRECT_STATUSES: ReadonlySet<number> = new Set([301, 302, 303, 307, 308]);
+
+/**
+ * Where a redirect answer points, resolved against the answer's URL; null
+ * when the answer is not a redirect with a Location. A Location that is not
+ * a URL is an OriginProtocolError.
+ */
+export function redirectTarget(res: { statusCode: number; headers: Record<string, HeaderValue>; url: URL }): URL | null {
+  const loc = header(res.headers, "location");
+  if (!REDIRECT_STATUSES.has(res.statusCode) || !loc) return null;
+  try {
+    return new URL(loc, res.url);
+  } catch (e) {
+    throw new OriginProtocolError("bad redirect Location", res.url, { cause: e });
+  }
 }
 
 /** A non-negative integer header such as Content-Length; undefined when absent or malformed. */

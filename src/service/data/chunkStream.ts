@@ -22,9 +22,7 @@ import {
   type HttpClient,
 } from "../../hdf5/httpByteSource.ts";
 import type { ExchangeResponse } from "../../hdf5/http/client.ts";
-import { header, parseContentRange, retryAfterMs } from "../../hdf5/http/headers.ts";
-
-const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+import { header, parseContentRange, redirectTarget, retryAfterMs } from "../../hdf5/http/headers.ts";
 
 /** Passes `take` bytes after skipping `skip`, then ends (the rest of the input is dropped). */
 class Window extends Transform {
@@ -91,16 +89,8 @@ function exchangeOnce(
         target,
         { method: "GET", headers: { ...client.authHeadersFor(target), range: `bytes=${start}-${end}` } },
         async (res): Promise<Hop> => {
-          const loc = header(res.headers, "location");
-          if (REDIRECTS.has(res.statusCode) && loc) {
-            let to: URL;
-            try {
-              to = new URL(loc, res.url);
-            } catch (e) {
-              throw new OriginProtocolError("bad redirect Location", res.url, { cause: e });
-            }
-            return { kind: "redirect", to };
-          }
+          const to = redirectTarget(res);
+          if (to) return { kind: "redirect", to };
           let skip: number;
           if (res.statusCode === 206) {
             const cr = parseContentRange(header(res.headers, "content-range"));
