@@ -6,6 +6,7 @@
 import type { FastifyInstance } from "fastify";
 import { Readable } from "node:stream";
 import { setImmediate as nextTurn } from "node:timers/promises";
+import { elementCount } from "../src/hdf5/dtype.ts";
 import { encodeJsonPieces, encodeSlice, readSlice, type SliceResult } from "../src/slices/index.ts";
 import { dataHttpError } from "../src/service/data/errors.ts";
 import { prefetchSelection } from "../src/service/data/prefetch.ts";
@@ -23,10 +24,6 @@ async function* pacedJson(r: SliceResult): AsyncGenerator<string> {
     yield piece;
     await nextTurn();
   }
-}
-
-function elementCount(r: SliceResult): number {
-  return r.shape.reduce((a, b) => a * b, 1);
 }
 
 export default async function sliceRoutes(app: FastifyInstance): Promise<void> {
@@ -91,7 +88,7 @@ export default async function sliceRoutes(app: FastifyInstance): Promise<void> {
           maxBytes: config.sliceMaxBytes,
           signal: ac.signal,
         });
-        if (format !== "json" || elementCount(r) <= STREAM_JSON_ELEMENTS) encoded = encodeSlice(r, format);
+        if (format !== "json" || elementCount(r.shape) <= STREAM_JSON_ELEMENTS) encoded = encodeSlice(r, format);
       } catch (e) {
         throw dataHttpError(e);
       } finally {
