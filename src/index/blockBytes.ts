@@ -1,3 +1,10 @@
+/** The blocks (size `bs`) covering [offset, offset+length) of a `size`-byte file; null when that range is empty. */
+export function blockSpan(offset: number, length: number, size: number, bs: number): { first: number; last: number; end: number } | null {
+  const end = Math.min(offset + length, size);
+  if (end <= offset) return null;
+  return { first: Math.floor(offset / bs), last: Math.floor((end - 1) / bs), end };
+}
+
 /**
  * The bytes of [offset, end) from the fixed-size blocks `first`, `first+1`, …
  * that cover it (block size `bs`): a view of the block when one covers it,

@@ -13,7 +13,7 @@
  * each is reported back (`onPushedUsed`) so the main side's prefetch window
  * knows the walk has caught up with them.
  */
-import { joinBlocks } from "./blockBytes.ts";
+import { blockSpan, joinBlocks } from "./blockBytes.ts";
 
 /** Fetches `runs` (flat [start, end) pairs): their bytes concatenated, plus pushed blocks (tag = block index); throws when it cannot. */
 export type RunFetcher = (runs: number[], exact: boolean) => { data: Uint8Array; extras: { tag: number; bytes: Uint8Array }[] };
@@ -143,11 +143,10 @@ export class SyncBlockCache {
 
   /** The bytes at [offset, offset+length) when every block is cached (no fetch); else null. */
   peek(offset: number, length: number): Uint8Array | null {
-    const end = Math.min(offset + length, this.size);
-    if (end <= offset) return new Uint8Array(0);
     const bs = this.blockSize;
-    const first = Math.floor(offset / bs);
-    const last = Math.floor((end - 1) / bs);
+    const span = blockSpan(offset, length, this.size, bs);
+    if (!span) return new Uint8Array(0);
+    const { first, last, end } = span;
     const parts: Uint8Array[] = [];
     for (let b = first; b <= last; b++) {
       const block = this.blocks.get(b);

@@ -6,7 +6,7 @@
  * (least recently used resolved blocks are dropped first).
  */
 import type { ByteSource } from "../hdf5/byteSource.ts";
-import { joinBlocks } from "./blockBytes.ts";
+import { blockSpan, joinBlocks } from "./blockBytes.ts";
 
 interface Entry {
   promise: Promise<Uint8Array>;
@@ -148,10 +148,9 @@ export class BlockStore {
    * flight, for the prefetcher. Returns the number of bytes newly requested.
    */
   prefetch(offset: number, length: number): { newBytes: number; done: Promise<void> } {
-    const end = Math.min(offset + length, this.size);
-    if (end <= offset || this.closed) return { newBytes: 0, done: Promise.resolve() };
-    const first = Math.floor(offset / this.blockSize);
-    const last = Math.floor((end - 1) / this.blockSize);
+    const span = blockSpan(offset, length, this.size, this.blockSize);
+    if (!span || this.closed) return { newBytes: 0, done: Promise.resolve() };
+    const { first, last } = span;
     const { entries, fetched } = this.ensure(first, last, "prefetch");
     let newBytes = 0;
     for (const e of fetched) newBytes += this.blockBytes(e);
@@ -160,11 +159,10 @@ export class BlockStore {
 
   /** The bytes of [offset, offset+length) through the blocks (fetching missing ones as the prefetcher). */
   async readRange(offset: number, length: number): Promise<Uint8Array> {
-    const end = Math.min(offset + length, this.size);
-    if (end <= offset) return new Uint8Array(0);
     const bs = this.blockSize;
-    const first = Math.floor(offset / bs);
-    const last = Math.floor((end - 1) / bs);
+    const span = blockSpan(offset, length, this.size, bs);
+    if (!span) return new Uint8Array(0);
+    const { first, last, end } = span;
     const { entries } = this.ensure(first, last, "prefetch");
     const parts = await Promise.all(entries.map((e) => e.promise));
     return joinBlocks(parts, first, offset, end, bs);
@@ -172,11 +170,10 @@ export class BlockStore {
 
   /** The bytes of [offset, offset+length) if every block is already here (resolved); else null. */
   peek(offset: number, length: number): Uint8Array | null {
-    const end = Math.min(offset + length, this.size);
-    if (end <= offset) return new Uint8Array(0);
     const bs = this.blockSize;
-    const first = Math.floor(offset / bs);
-    const last = Math.floor((end - 1) / bs);
+    const span = blockSpan(offset, length, this.size, bs);
+    if (!span) return new Uint8Array(0);
+    const { first, last, end } = span;
     const parts: Uint8Array[] = [];
     for (let b = first; b <= last; b++) {
       const e = this.entries.get(b);
@@ -188,11 +185,11 @@ export class BlockStore {
 
   /** Bytes a prefetch of [offset, offset+length) would newly request (0 when all are here or in flight). */
   missingBytes(offset: number, length: number): number {
-    const end = Math.min(offset + length, this.size);
-    if (end <= offset) return 0;
     const bs = this.blockSize;
+    const span = blockSpan(offset, length, this.size, bs);
+    if (!span) return 0;
     let n = 0;
-    for (let b = Math.floor(offset / bs); b <= Math.floor((end - 1) / bs); b++) {
+    for (let b = span.first; b <= span.last; b++) {
       if (!this.entries.has(b)) n += Math.min(bs, this.size - b * bs);
     }
     return n;
