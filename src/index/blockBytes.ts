@@ -24,3 +24,29 @@ export function joinBlocks(parts: readonly Uint8Array[], first: number, offset: 
   }
   return out;
 }
+
+/**
+ * The bytes of [offset, offset+length) of a `size`-byte file when `block`
+ * has every block covering it; else null (empty for an empty range). With
+ * `copy`, the answer never shares memory with a block (a range inside one
+ * block is otherwise a view of it).
+ */
+export function peekBlocks(
+  offset: number,
+  length: number,
+  size: number,
+  bs: number,
+  block: (index: number) => Uint8Array | null,
+  copy = false,
+): Uint8Array | null {
+  const span = blockSpan(offset, length, size, bs);
+  if (!span) return new Uint8Array(0);
+  const parts: Uint8Array[] = [];
+  for (let b = span.first; b <= span.last; b++) {
+    const data = block(b);
+    if (!data) return null;
+    parts.push(data);
+  }
+  const bytes = joinBlocks(parts, span.first, offset, span.end, bs);
+  return copy && parts.length === 1 ? bytes.slice() : bytes;
+}

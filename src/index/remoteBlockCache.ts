@@ -13,7 +13,7 @@
  * each is reported back (`onPushedUsed`) so the main side's prefetch window
  * knows the walk has caught up with them.
  */
-import { blockSpan, joinBlocks } from "./blockBytes.ts";
+import { peekBlocks } from "./blockBytes.ts";
 
 /** Fetches `runs` (flat [start, end) pairs): their bytes concatenated, plus pushed blocks (tag = block index); throws when it cannot. */
 export type RunFetcher = (runs: number[], exact: boolean) => { data: Uint8Array; extras: { tag: number; bytes: Uint8Array }[] };
@@ -143,19 +143,8 @@ export class SyncBlockCache {
 
   /** The bytes at [offset, offset+length) when every block is cached (no fetch); else null. */
   peek(offset: number, length: number): Uint8Array | null {
-    const bs = this.blockSize;
-    const span = blockSpan(offset, length, this.size, bs);
-    if (!span) return new Uint8Array(0);
-    const { first, last, end } = span;
-    const parts: Uint8Array[] = [];
-    for (let b = first; b <= last; b++) {
-      const block = this.blocks.get(b);
-      if (!block) return null;
-      parts.push(block);
-    }
-    const bytes = joinBlocks(parts, first, offset, end, bs);
-    // one block: a copy, so that the reader owns its bytes as it does those joined from several
-    return first === last ? bytes.slice() : bytes;
+    // copied: the reader owns its bytes
+    return peekBlocks(offset, length, this.size, this.blockSize, (b) => this.blocks.get(b) ?? null, true);
   }
 
   /** Fetches missing blocks (sorted): consecutive ones as one run, as few requests as the transfer area allows. */

@@ -6,7 +6,7 @@
  * (least recently used resolved blocks are dropped first).
  */
 import type { ByteSource } from "../hdf5/byteSource.ts";
-import { blockSpan, joinBlocks } from "./blockBytes.ts";
+import { blockSpan, joinBlocks, peekBlocks } from "./blockBytes.ts";
 
 interface Entry {
   promise: Promise<Uint8Array>;
@@ -170,17 +170,7 @@ export class BlockStore {
 
   /** The bytes of [offset, offset+length) if every block is already here (resolved); else null. */
   peek(offset: number, length: number): Uint8Array | null {
-    const bs = this.blockSize;
-    const span = blockSpan(offset, length, this.size, bs);
-    if (!span) return new Uint8Array(0);
-    const { first, last, end } = span;
-    const parts: Uint8Array[] = [];
-    for (let b = first; b <= last; b++) {
-      const e = this.entries.get(b);
-      if (!e || e.data === null) return null;
-      parts.push(e.data);
-    }
-    return joinBlocks(parts, first, offset, end, bs);
+    return peekBlocks(offset, length, this.size, this.blockSize, (b) => this.entries.get(b)?.data ?? null);
   }
 
   /** Bytes a prefetch of [offset, offset+length) would newly request (0 when all are here or in flight). */
