@@ -18,8 +18,9 @@
  * One process per cache directory.
  */
 import { randomBytes, createHash } from "node:crypto";
-import { mkdir, open, readdir, readFile, rename, rm, stat, unlink, utimes } from "node:fs/promises";
+import { mkdir, open, readdir, readFile, rm, stat, unlink, utimes } from "node:fs/promises";
 import path from "node:path";
+import { commitTemporary } from "../../jobs/atomic.ts";
 import { ENCODINGS, type CacheEntry, type Encoding, type EntryMeta } from "./entry.ts";
 
 const MAGIC = Buffer.from("LNDCACH1", "ascii");
@@ -201,31 +202,23 @@ export class DiskCache {
     const tmp = path.join(this.tmpDir, `${key}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
     const final = this.fileOf(key);
     await mkdir(path.dirname(final), { recursive: true });
-    const fh = await open(tmp, "wx", 0o644);
-    try {
-      // header + JSON, then the compressed variants (no concatenated copy of a possibly large entry)
-      const first = chunks.slice(0, 4);
-      const rest = chunks.slice(4);
-      const firstLen = first.reduce((n, c) => n + c.byteLength, 0);
-      const a = await fh.writev(first, 0);
-      if (a.bytesWritten !== firstLen) throw new Error(`short write to ${tmp}`);
-      if (this.opts.onWrite) await this.opts.onWrite("partial", tmp);
-      const b = await fh.writev(rest, firstLen);
-      if (b.bytesWritten !== size - firstLen) throw new Error(`short write to ${tmp}`);
-      await fh.datasync();
-    } catch (e) {
-      await fh.close().catch(() => undefined);
-      await unlink(tmp).catch(() => undefined);
-      throw e;
-    }
-    await fh.close();
-    try {
-      if (this.opts.onWrite) await this.opts.onWrite("written", tmp);
-      await rename(tmp, final);
-    } catch (e) {
-      await unlink(tmp).catch(() => undefined);
-      throw e;
-    }
+    const onWrite = this.opts.onWrite;
+    await commitTemporary(
+      tmp,
+      final,
+      async (fh) => {
+        // header + JSON, then the compressed variants (no concatenated copy of a possibly large entry)
+        const first = chunks.slice(0, 4);
+        const rest = chunks.slice(4);
+        const firstLen = first.reduce((n, c) => n + c.byteLength, 0);
+        const a = await fh.writev(first, 0);
+        if (a.bytesWritten !== firstLen) throw new Error(`short write to ${tmp}`);
+        if (onWrite) await onWrite("partial", tmp);
+        const b = await fh.writev(rest, firstLen);
+        if (b.bytesWritten !== size - firstLen) throw new Error(`short write to ${tmp}`);
+      },
+      onWrite && (async () => onWrite("written", tmp)),
+    );
     const old = this.index.get(key);
     if (old) {
       this.total -= old.size;
