@@ -17,9 +17,8 @@
  * and compound rows raise NotRepresentableError (the route answers 406).
  */
 import { numberToHalf } from "./codecs.ts";
-import { halfToNumber } from "../hdf5/values.ts";
+import { halfToNumber, swapElements } from "../hdf5/values.ts";
 import type { SliceResult } from "./readSlice.ts";
-import { swapElements } from "../hdf5/values.ts";
 
 export type SliceFormat = "json" | "bin" | "npy";
 
