@@ -26,6 +26,7 @@
  * budget ends a branch of the crawl, never the build.
  */
 import type { ByteSource } from "../hdf5/byteSource.ts";
+import { elementCount } from "../hdf5/dtype.ts";
 import { Hdf5LayoutReader, type DatasetLayoutInfo } from "../hdf5/layout/index.ts";
 import { readFractalHeapHeader } from "../hdf5/layout/fractalHeap.ts";
 import { readObjectHeader, type RawMessage } from "../hdf5/layout/objectHeader.ts";
@@ -544,7 +545,7 @@ export class Prefetcher {
     const info = await layout.readDataset(address - layout.superblock.baseAddress);
     this.stats.datasets++;
     if (!info.shape || info.externalFiles) return;
-    const count = info.shape.reduce((a, b) => a * b, 1);
+    const count = elementCount(info.shape);
     if (count === 0) return;
     if (!inlinedByLindi(info, count)) {
       this.scheduleChunkIndex(info, address, key);
@@ -701,7 +702,7 @@ function attributeCollections(m: RawMessage, ctx: SizeContext): number[] {
   const elementSize = new DataView(m.data.buffer, m.data.byteOffset + typeStart + 4, 4).getUint32(0, true);
   const space = decodeDataspace(m.data.subarray(spaceStart, spaceStart + spaceSize), ctx, m.position + spaceStart);
   if (!space.shape) return [];
-  const count = space.shape.reduce((a, b) => a * b, 1);
+  const count = elementCount(space.shape);
   return vlenCollections(m.data.subarray(c.pos), count, elementSize, ctx);
 }
 
