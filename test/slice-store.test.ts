@@ -157,6 +157,48 @@ test("cache: concurrent misses share one fetch; bounded in bytes; big ranges not
   assert.equal(batchReader.calls.length, 1);
 });
 
+test("chunk cache: ranges a streaming batch hands over are usable before the batch ends; a failed batch fails only the rest", async () => {
+  const cache = new ChunkCache();
+  const file = Uint8Array.from({ length: 64 }, (_, i) => i);
+  let finish!: (err?: Error) => void;
+  const gate = new Promise<void>((resolve, reject) => (finish = (err) => (err ? reject(err) : resolve())));
+  const ranges = [
+    { offset: 0, length: 8 },
+    { offset: 8, length: 8 },
+    { offset: 32, length: 8 },
+  ];
+  const done = cache.prefetchMany("u", ranges, async (missing, onRange) => {
+    assert.equal(missing.length, 3);
+    // the first range arrives as a view of a larger buffer, as a merged request gives it
+    onRange(0, file.subarray(0, 8));
+    await gate;
+    return missing.map((r) => file.slice(r.offset, r.offset + r.length));
+  });
+  const neverFetch = () => Promise.reject(new Error("fetched again"));
+  const first = await Promise.race([cache.getOrFetch("u", 0, 8, neverFetch), new Promise<"pending">((r) => setTimeout(() => r("pending"), 50))]);
+  assert.notEqual(first, "pending", "the handed-over range waits for the whole batch");
+  assert.deepEqual([...(first as Uint8Array)], [0, 1, 2, 3, 4, 5, 6, 7]);
+  assert.equal((first as Uint8Array).buffer.byteLength, 8, "the cache keeps its own copy, not the merged buffer");
+  const second = cache.getOrFetch("u", 8, 8, neverFetch);
+  const third = cache.getOrFetch("u", 32, 8, neverFetch);
+  finish(new Error("connection reset"));
+  await done;
+  await assert.rejects(second, /connection reset/);
+  await assert.rejects(third, /connection reset/);
+  assert.ok(cache.has("u", 0, 8), "the range that arrived stays cached");
+  assert.ok(!cache.has("u", 8, 8));
+  // a short range handed over is a ShortReadError for that range only
+  const c2 = new ChunkCache();
+  const batch2 = c2.prefetchMany("v", ranges.slice(0, 2), async (missing, onRange) => {
+    onRange(1, file.subarray(8, 12));
+    return missing.map((r) => file.slice(r.offset, r.offset + r.length));
+  });
+  const short = c2.getOrFetch("v", 8, 8, neverFetch);
+  await batch2;
+  assert.deepEqual([...(await c2.getOrFetch("v", 0, 8, neverFetch))], [0, 1, 2, 3, 4, 5, 6, 7]);
+  await assert.rejects(short, ShortReadError);
+});
+
 test("fletcher32: verified, stripped, corrupt chunks rejected", async () => {
   // round trip on an odd-length buffer (the real-file read below checks the algorithm against HDF5)
   const data = Uint8Array.from([0x61, 0x62, 0x63, 0x64, 0x65]);

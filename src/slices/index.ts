@@ -13,6 +13,7 @@ export {
   InvalidRefError,
   ShortReadError,
   UnsupportedUrlError,
+  type OnRange,
   type RangeReader,
   type LindiRefs,
   type RefLocation,

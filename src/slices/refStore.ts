@@ -36,8 +36,15 @@ export interface ByteRange {
  * into one request), results in the order asked.
  */
 export type RangeReader = ((url: string, offset: number, length: number, signal?: AbortSignal) => Promise<Uint8Array>) & {
-  many?: (url: string, ranges: readonly ByteRange[], signal?: AbortSignal) => Promise<Uint8Array[]>;
+  many?: (url: string, ranges: readonly ByteRange[], signal?: AbortSignal, onRange?: OnRange) => Promise<Uint8Array[]>;
 };
+
+/**
+ * Called by a `many` reader that streams: range `index` (of the ranges asked)
+ * has arrived whole, before the call resolves. Readers may not call it at
+ * all; the result array still holds every range.
+ */
+export type OnRange = (index: number, bytes: Uint8Array) => void;
 
 /** Most ranges handed to one `many` call. */
 const MANY_BATCH = 1024;
@@ -146,9 +153,12 @@ export class ChunkCache {
   /**
    * Fetches the ranges of `url` that are neither cached nor in flight with
    * one `fetchMany` call (so nearby ranges can share requests); later
-   * `getOrFetch` calls for them wait for it. Errors surface there, not here.
+   * `getOrFetch` calls for them wait for it. A range is usable as soon as it
+   * arrives: through `fetchMany`'s `onRange` when the reader streams (decoding
+   * then overlaps the transfer of the rest), else when the call resolves.
+   * Errors surface in `getOrFetch`, not here.
    */
-  prefetchMany(url: string, ranges: readonly ByteRange[], fetchMany: (ranges: ByteRange[]) => Promise<Uint8Array[]>): Promise<void> {
+  prefetchMany(url: string, ranges: readonly ByteRange[], fetchMany: (ranges: ByteRange[], onRange: OnRange) => Promise<Uint8Array[]>): Promise<void> {
     const missing: ByteRange[] = [];
     const seen = new Set<string>();
     for (const r of ranges) {
@@ -159,27 +169,43 @@ export class ChunkCache {
     }
     if (missing.length === 0) return Promise.resolve();
     this.stats.misses += missing.length;
-    const batch = fetchMany(missing);
-    batch.catch(() => undefined);
-    missing.forEach((r, i) => {
+    const pending = missing.map((r) => {
       const key = this.keyOf(url, r.offset, r.length);
-      const p = batch
-        .then((all) => {
-          const b = all[i]!;
-          if (b.byteLength < r.length) throw new ShortReadError(url, r.offset, r.length, b.byteLength);
-          // coalesced reads are views of a larger buffer: keep only this range
-          const own = b.byteLength === b.buffer.byteLength ? b : b.slice();
-          this.stats.fetchedBytes += own.byteLength;
-          this.lru.set(key, own);
-          return own;
-        })
-        .finally(() => this.inflight.delete(key));
+      let settle!: { resolve: (b: Uint8Array) => void; reject: (e: unknown) => void };
+      const p = new Promise<Uint8Array>((resolve, reject) => (settle = { resolve, reject })).finally(() => this.inflight.delete(key));
       p.catch(() => undefined);
       this.inflight.set(key, p);
+      return { key, range: r, settle, done: false };
     });
+    const deliver: OnRange = (i, b) => {
+      const e = pending[i];
+      if (!e || e.done) return;
+      e.done = true;
+      if (b.byteLength < e.range.length) {
+        e.settle.reject(new ShortReadError(url, e.range.offset, e.range.length, b.byteLength));
+        return;
+      }
+      // merged reads are views of a larger buffer: keep only this range
+      const own = b.byteLength === b.buffer.byteLength ? b : b.slice();
+      this.stats.fetchedBytes += own.byteLength;
+      this.lru.set(e.key, own);
+      e.settle.resolve(own);
+    };
+    let batch: Promise<Uint8Array[]>;
+    try {
+      batch = fetchMany(missing, deliver);
+    } catch (e) {
+      batch = Promise.reject(e);
+    }
     return batch.then(
-      () => undefined,
-      () => undefined,
+      (all) => all.forEach((b, i) => deliver(i, b)),
+      (err: unknown) => {
+        for (const e of pending) {
+          if (e.done) continue;
+          e.done = true;
+          e.settle.reject(err);
+        }
+      },
     );
   }
 
@@ -359,9 +385,9 @@ export function routingRangeReader(opts: RoutingRangeReaderOptions): RangeReader
   };
   const httpMany = opts.http?.many;
   if (httpMany) {
-    reader.many = (url, ranges, signal) => {
+    reader.many = (url, ranges, signal, onRange) => {
       // only http(s) has batched reads; other schemes fall back to single reads
-      if (isHttpUrl(url)) return httpMany(url, ranges, signal);
+      if (isHttpUrl(url)) return httpMany(url, ranges, signal, onRange);
       return Promise.all(ranges.map((r) => reader(url, r.offset, r.length, signal)));
     };
   }
@@ -521,7 +547,7 @@ export class LindiRefStore {
     for (const [url, ranges] of byUrl) {
       if (ranges.length < 2) continue;
       for (let i = 0; i < ranges.length; i += MANY_BATCH) {
-        jobs.push(cache.prefetchMany(url, ranges.slice(i, i + MANY_BATCH), (missing) => many(url, missing, signal)));
+        jobs.push(cache.prefetchMany(url, ranges.slice(i, i + MANY_BATCH), (missing, onRange) => many(url, missing, signal, onRange)));
       }
     }
     await Promise.all(jobs);

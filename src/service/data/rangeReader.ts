@@ -8,7 +8,8 @@
  * remembered (openRangeStream), every 206 is checked against the range asked,
  * and the first ETag seen for a URL is remembered: an answer with another
  * ETag is a SourceChangedError (the file changed under its index). `many`
- * merges nearby ranges into one request (gap ≤ 16 KiB, ≤ 8 MiB per request).
+ * merges nearby ranges into one request (gap ≤ 16 KiB, ≤ 8 MiB per request)
+ * and, given `onRange`, hands over each range as soon as its bytes are in.
  */
 import { LRUCache } from "lru-cache";
 import { SourceChangedError, TruncatedBodyError, type HttpClient } from "../../hdf5/httpByteSource.ts";
@@ -38,7 +39,8 @@ export function directRangeReader(client: HttpClient, opts: DirectRangeReaderOpt
   const attempts = Math.max(1, opts.attempts ?? 3);
   const etags = new LRUCache<string, string>({ max: 10_000, ttl: 10 * 60_000 });
 
-  const readOnce = async (url: string, offset: number, length: number): Promise<Uint8Array> => {
+  /** `progress(got, out)`: the first `got` bytes of `out` have arrived (called after each body piece). */
+  const readOnce = async (url: string, offset: number, length: number, progress?: (got: number, out: Uint8Array) => void): Promise<Uint8Array> => {
     const key = url.replace(/#.*$/, "");
     const stream = await openRangeStream(client, url, offset, length, {
       check: (res) => {
@@ -58,6 +60,7 @@ export function directRangeReader(client: HttpClient, opts: DirectRangeReaderOpt
       for await (const c of stream as AsyncIterable<Buffer>) {
         out.set(c, got);
         got += c.byteLength;
+        progress?.(got, out);
       }
     } catch (e) {
       throw new TruncatedBodyError(length, got, key, { cause: e });
@@ -66,11 +69,11 @@ export function directRangeReader(client: HttpClient, opts: DirectRangeReaderOpt
     return out;
   };
 
-  const read = async (url: string, offset: number, length: number): Promise<Uint8Array> => {
+  const read = async (url: string, offset: number, length: number, progress?: (got: number, out: Uint8Array) => void): Promise<Uint8Array> => {
     if (length === 0) return new Uint8Array(0);
     for (let attempt = 0; ; attempt++) {
       try {
-        return await readOnce(url, offset, length);
+        return await readOnce(url, offset, length, progress);
       } catch (e) {
         // a body that broke off after its first bytes: the whole request again
         if (!(e instanceof TruncatedBodyError) || attempt + 1 >= attempts) throw e;
@@ -80,7 +83,7 @@ export function directRangeReader(client: HttpClient, opts: DirectRangeReaderOpt
   };
 
   const reader = ((url: string, offset: number, length: number) => read(url, offset, length)) as DirectRangeReader;
-  reader.many = async (url, ranges) => {
+  reader.many = async (url, ranges, _signal, onRange) => {
     const items = ranges.map((r, i) => ({ i, start: r.offset, end: r.offset + r.length })).sort((a, b) => a.start - b.start || a.end - b.end);
     const groups: { start: number; end: number; members: typeof items }[] = [];
     for (const it of items) {
@@ -93,7 +96,26 @@ export function directRangeReader(client: HttpClient, opts: DirectRangeReaderOpt
     const out: Uint8Array[] = new Array(ranges.length);
     await Promise.all(
       groups.map(async (g) => {
-        const bytes = await read(url, g.start, g.end - g.start);
+        // with onRange, each member is handed over as soon as its last byte is in
+        // (a retried request after a break-off only hands over the ones not yet given)
+        const byEnd = onRange ? [...g.members].sort((a, b) => a.end - b.end) : [];
+        let next = 0;
+        // an error thrown by onRange is the caller's, not a broken body: pass it on after the read
+        let thrown: { error: unknown } | undefined;
+        const progress = onRange
+          ? (got: number, buf: Uint8Array) => {
+              for (; next < byEnd.length && byEnd[next]!.end - g.start <= got; next++) {
+                const m = byEnd[next]!;
+                try {
+                  onRange(m.i, buf.subarray(m.start - g.start, m.end - g.start));
+                } catch (error) {
+                  thrown ??= { error };
+                }
+              }
+            }
+          : undefined;
+        const bytes = await read(url, g.start, g.end - g.start, progress);
+        if (thrown) throw thrown.error;
         for (const m of g.members) out[m.i] = bytes.subarray(m.start - g.start, m.end - g.start);
       }),
     );
