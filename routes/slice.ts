@@ -72,12 +72,12 @@ export default async function sliceRoutes(app: FastifyInstance): Promise<void> {
       let r: SliceResult;
       let encoded;
       // neighbouring chunks in parallel merged requests, decoded as they land
-      prefetchSelection(ix, data.chunkCache, data.rangeReader, q.path, q.select ?? "", {
+      const parsed = prefetchSelection(ix, data.chunkCache, data.rangeReader, q.path, q.select ?? "", {
         maxElements: config.sliceMaxElements,
         maxBytes: config.sliceMaxBytes,
       });
       try {
-        r = await readSlice(ix.doc, q.path, q.select ?? "", {
+        r = await readSlice(ix.doc, q.path, parsed ?? q.select ?? "", {
           store: ix.store,
           cache: data.chunkCache,
           decodedCache: data.decodedCache,

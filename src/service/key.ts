@@ -39,6 +39,10 @@ export function sourceValidator(s: SourceInfo): string {
   return `size:${s.size}`;
 }
 
+/** Keys computed lately: every data request resolves its source's key, mostly the same few. */
+const recentKeys = new Map<string, string>();
+const RECENT_KEYS_MAX = 4096;
+
 /** 64 hex chars; also the build id. */
 export function cacheKey(normalizedUrl: string, opts: BuildOptions, validator: string): string {
   const material = JSON.stringify([
@@ -48,7 +52,13 @@ export function cacheKey(normalizedUrl: string, opts: BuildOptions, validator: s
     opts.splitBytes,
     validator,
   ]);
-  return createHash("sha256").update(material).digest("hex");
+  let key = recentKeys.get(material);
+  if (key === undefined) {
+    key = createHash("sha256").update(material).digest("hex");
+    if (recentKeys.size >= RECENT_KEYS_MAX) recentKeys.clear();
+    recentKeys.set(material, key);
+  }
+  return key;
 }
 
 export function isCacheKey(s: string): boolean {

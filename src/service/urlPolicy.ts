@@ -192,6 +192,11 @@ export function createUrlPolicy(opts: UrlPolicyOptions): UrlPolicy {
     } catch {
       throw new UrlRefusedError(`not a valid absolute URL: ${JSON.stringify(raw.slice(0, 200))}`, 400);
     }
+    return validate(u);
+  };
+
+  /** Scheme, credentials, host and allow-list checks of a parsed URL. */
+  const validate = (u: URL): URL => {
     if (u.protocol !== "http:" && u.protocol !== "https:") {
       throw new UrlRefusedError(`only http and https sources are supported, not ${u.protocol}`, 400, u);
     }
@@ -206,7 +211,7 @@ export function createUrlPolicy(opts: UrlPolicyOptions): UrlPolicy {
   };
 
   const check = async (url: string | URL): Promise<void> => {
-    const u = parse(String(url));
+    const u = typeof url === "string" ? parse(url) : validate(url);
     const host = bareHost(u.hostname);
     if (privateAllowed(host)) return;
     let addrs: Array<{ address: string; family: number }>;

@@ -221,6 +221,34 @@ interface DatasetMeta {
   attrs: Record<string, PyJson>;
 }
 
+/**
+ * What readSlice works out per dataset before reading (resolved path, parsed
+ * .zarray, description, zarrita arrays), kept per store: a store's refs do not
+ * change, and a dashboard reads the same datasets over and over.
+ */
+interface PreparedDataset {
+  meta: DatasetMeta;
+  info: DatasetInfo;
+  /** zarrita arrays by decoded-chunk cache (null: none), made on first read. */
+  arrays?: Map<DecodedChunkCache | null, zarr.Array<zarr.DataType, LindiRefStore>>;
+}
+
+/** Most prepared datasets kept per store (a document can name 100,000s of datasets). */
+const PREPARED_PER_STORE = 4096;
+const preparedByStore = new WeakMap<LindiRefStore, Map<string, PreparedDataset>>();
+
+function prepared(store: LindiRefStore, path: string): PreparedDataset {
+  let byPath = preparedByStore.get(store);
+  if (!byPath) preparedByStore.set(store, (byPath = new Map()));
+  let p = byPath.get(path);
+  if (p) return p;
+  const meta = datasetMeta(store, path);
+  p = { meta, info: describe(meta) };
+  if (byPath.size >= PREPARED_PER_STORE) byPath.delete(byPath.keys().next().value!);
+  byPath.set(path, p);
+  return p;
+}
+
 function datasetMeta(store: LindiRefStore, path: string): DatasetMeta {
   const key = resolvePath(store, path);
   const prefix = key === "" ? "" : `${key}/`;
@@ -428,14 +456,26 @@ const withDecodedChunkCache = zarr.defineArrayExtension((array, opts: { cache: D
   },
 }));
 
-async function readWithZarrita(store: LindiRefStore, meta: DatasetMeta, sel: Selection, scalar: boolean, opts: ReadSliceOptions): Promise<RawRead> {
+/** The dataset's zarrita array (reading through `decodedCache` unless null), made once per store. */
+function zarritaArray(store: LindiRefStore, ds: PreparedDataset, decodedCache: DecodedChunkCache | null): zarr.Array<zarr.DataType, LindiRefStore> {
+  ds.arrays ??= new Map();
+  let arr = ds.arrays.get(decodedCache);
+  if (arr) return arr;
+  const meta = ds.meta;
   // zarrita resolves chunk keys with `new URL(key, "file://<array path>/")` and
   // decodes the result: give it the path percent-encoded, or names with '#',
   // '?' or '%' (e.g. MATLAB's "#refs#") would be cut or mangled
   const encoded = `/${meta.key.split("/").map(encodeURIComponent).join("/")}` as `/${string}`;
   const plain = new zarr.Array(store, encoded, zarritaMetadata(meta.zarray));
+  arr = decodedCache ? withDecodedChunkCache(plain, { cache: decodedCache, refs: store.refs, key: meta.key }) : plain;
+  ds.arrays.set(decodedCache, arr);
+  return arr;
+}
+
+async function readWithZarrita(store: LindiRefStore, ds: PreparedDataset, sel: Selection, scalar: boolean, opts: ReadSliceOptions): Promise<RawRead> {
+  const meta = ds.meta;
   const decodedCache = opts.decodedCache === undefined ? defaultDecodedChunkCache() : opts.decodedCache;
-  const arr = decodedCache ? withDecodedChunkCache(plain, { cache: decodedCache, refs: store.refs, key: meta.key }) : plain;
+  const arr = zarritaArray(store, ds, decodedCache);
   let zsel: (number | zarr.Slice)[];
   if (scalar) {
     zsel = [zarr.slice(0, 1)];
@@ -453,7 +493,8 @@ async function readWithZarrita(store: LindiRefStore, meta: DatasetMeta, sel: Sel
   const keys: string[] = [];
   if (scalar) keys.push(`${meta.key}/0`);
   else for (const idx of product(sel.dims.map((d, i) => chunkIndicesOf(d, meta.zarray.chunks[i]!)))) keys.push(`${meta.key}/${idx.join(sep)}`);
-  const prefetch = store.prefetch(keys, opts.signal);
+  // (one chunk: nothing to merge)
+  const prefetch = keys.length > 1 ? store.prefetch(keys, opts.signal) : undefined;
   const concurrency = opts.concurrency ?? 16;
   let res: unknown;
   try {
@@ -515,10 +556,11 @@ export interface DatasetInfo {
   externalLink?: { url: string; name: string };
 }
 
+/** With `store`, the result is shared by later calls on that store: do not mutate it. */
 export function datasetInfo(doc: LindiRefs, path: string, opts: Pick<ReadSliceOptions, "store"> = {}): DatasetInfo {
-  const store = opts.store ?? new LindiRefStore(doc, { rangeReader: () => Promise.reject(new Error("no reads")), cache: null });
-  const meta = datasetMeta(store, path);
-  return describe(meta);
+  if (opts.store) return prepared(opts.store, path).info;
+  const store = new LindiRefStore(doc, { rangeReader: () => Promise.reject(new Error("no reads")), cache: null });
+  return describe(datasetMeta(store, path));
 }
 
 function describe(meta: DatasetMeta): DatasetInfo {
@@ -553,8 +595,8 @@ function describe(meta: DatasetMeta): DatasetInfo {
 export async function readSlice(doc: LindiRefs, path: string, selection: string | Selection | null | undefined, opts: ReadSliceOptions = {}): Promise<SliceResult> {
   registerLindiCodecs();
   const store = storeFor(doc, opts);
-  const meta = datasetMeta(store, path);
-  const info = describe(meta);
+  const ds = prepared(store, path);
+  const { meta, info } = ds;
   const d = parseDtype(meta.zarray.dtype);
   if (info.fields && d.kind !== "O") throw new UnsupportedDtypeError(meta.zarray.dtype, "with _COMPOUND_DTYPE is not an object array");
   if (info.scalar && meta.zarray.shape.length !== 1) throw new Error(`${meta.key}: _SCALAR array of shape [${meta.zarray.shape.join(", ")}]`);
@@ -582,7 +624,7 @@ export async function readSlice(doc: LindiRefs, path: string, selection: string 
     });
     data = typedFromBytes(raw, d);
   } else {
-    const raw = await readWithZarrita(store, meta, sel, info.scalar, opts);
+    const raw = await readWithZarrita(store, ds, sel, info.scalar, opts);
     ({ data, bytes } = normalizeData(raw.data, d));
   }
 

@@ -11,7 +11,7 @@
  * selections over the limits) is left to readSlice, which reports errors.
  */
 import { chunkIndicesOf, chunksTouched, product } from "../../slices/external.ts";
-import { datasetInfo, parseSelection, type ChunkCache, type RangeReader } from "../../slices/index.ts";
+import { datasetInfo, parseSelection, type ChunkCache, type RangeReader, type Selection } from "../../slices/index.ts";
 import type { OpenedIndex } from "./context.ts";
 
 const MIN_REQUEST_BYTES = 256 * 1024;
@@ -23,20 +23,23 @@ export interface PrefetchLimits {
   maxChunks?: number;
 }
 
-/** Starts fetching the byte-range chunks of `select` that are not cached; returns at once. */
-export function prefetchSelection(ix: OpenedIndex, cache: ChunkCache, reader: RangeReader, path: string, select: string, limits: PrefetchLimits): void {
-  const many = reader.many;
-  if (!many) return;
+/**
+ * Starts fetching the byte-range chunks of `select` that are not cached;
+ * returns at once, with the selection parsed against the dataset's shape when
+ * that worked (readSlice can take it instead of parsing the text again).
+ */
+export function prefetchSelection(ix: OpenedIndex, cache: ChunkCache, reader: RangeReader, path: string, select: string, limits: PrefetchLimits): Selection | undefined {
   let byUrl: Map<string, { offset: number; length: number }[]>;
+  let sel: Selection;
   try {
     const info = datasetInfo(ix.doc, path, { store: ix.store });
-    if (info.externalLink || info.scalar || info.shape.length === 0) return;
-    const sel = parseSelection(select, info.shape);
-    if (sel.count === 0 || sel.count > limits.maxElements) return;
+    if (info.externalLink || info.scalar || info.shape.length === 0) return undefined;
+    sel = parseSelection(select, info.shape);
+    if (!reader.many || sel.count === 0 || sel.count > limits.maxElements) return sel;
     const itemsize = Number(/(\d+)$/.exec(info.dtype)?.[1] ?? 8);
-    if (sel.count * itemsize > limits.maxBytes) return; // readSlice will refuse it (413)
+    if (sel.count * itemsize > limits.maxBytes) return sel; // readSlice will refuse it (413)
     const n = chunksTouched(sel, info.chunks);
-    if (n < 2 || n > (limits.maxChunks ?? 65_536)) return;
+    if (n < 2 || n > (limits.maxChunks ?? 65_536)) return sel;
     byUrl = new Map();
     for (const idx of product(sel.dims.map((d, i) => chunkIndicesOf(d, info.chunks[i]!)))) {
       const loc = ix.store.locate(`${info.path}/${idx.join(".")}`);
@@ -46,8 +49,9 @@ export function prefetchSelection(ix: OpenedIndex, cache: ChunkCache, reader: Ra
       list.push({ offset: loc.offset, length: loc.length });
     }
   } catch {
-    return; // readSlice will say what is wrong
+    return undefined; // readSlice will say what is wrong
   }
+  const many = reader.many;
   for (const [url, ranges] of byUrl) {
     if (ranges.length < 2) continue;
     ranges.sort((a, b) => a.offset - b.offset);
@@ -58,7 +62,7 @@ export function prefetchSelection(ix: OpenedIndex, cache: ChunkCache, reader: Ra
     const flush = () => {
       if (batch.length === 0) return;
       const b = batch;
-      void cache.prefetchMany(url, b, (missing) => many(url, missing));
+      void cache.prefetchMany(url, b, (missing, onRange) => many!(url, missing, undefined, onRange));
       batch = [];
       bytes = 0;
     };
@@ -69,4 +73,5 @@ export function prefetchSelection(ix: OpenedIndex, cache: ChunkCache, reader: Ra
     }
     flush();
   }
+  return sel;
 }
