@@ -63,21 +63,23 @@ export default async function sliceRoutes(app: FastifyInstance): Promise<void> {
     async (req, reply) => {
       const q = req.query;
       const ix = await data.open(q);
-      const ac = new AbortController();
-      const onClose = () => {
-        if (!reply.raw.writableEnded) ac.abort(new Error("client went away"));
-      };
-      reply.raw.once("close", onClose);
       const format = q.format ?? "json";
       let r: SliceResult;
       let encoded;
       // neighbouring chunks in parallel merged requests, decoded as they land
-      const parsed = prefetchSelection(ix, data.chunkCache, data.rangeReader, q.path, q.select ?? "", {
+      const plan = prefetchSelection(ix, data.chunkCache, data.rangeReader, q.path, q.select ?? "", {
         maxElements: config.sliceMaxElements,
         maxBytes: config.sliceMaxBytes,
       });
+      // a client that leaves stops the chunk reads still to come (one chunk: nothing to stop;
+      // making an AbortSignal costs ≈ 8 µs, a tenth of a cached one-chunk read)
+      const ac = plan && plan.chunks <= 1 ? undefined : new AbortController();
+      const onClose = () => {
+        if (!reply.raw.writableEnded) ac?.abort(new Error("client went away"));
+      };
+      if (ac) reply.raw.once("close", onClose);
       try {
-        r = await readSlice(ix.doc, q.path, parsed ?? q.select ?? "", {
+        r = await readSlice(ix.doc, q.path, plan?.selection ?? q.select ?? "", {
           store: ix.store,
           cache: data.chunkCache,
           decodedCache: data.decodedCache,
@@ -86,13 +88,13 @@ export default async function sliceRoutes(app: FastifyInstance): Promise<void> {
           dtype: q.dtype === "safe" ? "safe" : "native",
           maxElements: config.sliceMaxElements,
           maxBytes: config.sliceMaxBytes,
-          signal: ac.signal,
+          ...(ac ? { signal: ac.signal } : {}),
         });
         if (format !== "json" || elementCount(r.shape) <= STREAM_JSON_ELEMENTS) encoded = encodeSlice(r, format);
       } catch (e) {
         throw dataHttpError(e);
       } finally {
-        reply.raw.off("close", onClose);
+        if (ac) reply.raw.off("close", onClose);
       }
       reply.code(200);
       if (!encoded) return reply.type("application/json").send(Readable.from(pacedJson(r)));

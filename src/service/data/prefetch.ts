@@ -23,23 +23,30 @@ export interface PrefetchLimits {
   maxChunks?: number;
 }
 
+/** A selection parsed against its dataset's shape, and how many chunks it touches. */
+export interface PlannedRead {
+  selection: Selection;
+  chunks: number;
+}
+
 /**
  * Starts fetching the byte-range chunks of `select` that are not cached;
- * returns at once, with the selection parsed against the dataset's shape when
- * that worked (readSlice can take it instead of parsing the text again).
+ * returns at once, with the selection parsed when that worked (readSlice can
+ * take it instead of parsing the text again).
  */
-export function prefetchSelection(ix: OpenedIndex, cache: ChunkCache, reader: RangeReader, path: string, select: string, limits: PrefetchLimits): Selection | undefined {
+export function prefetchSelection(ix: OpenedIndex, cache: ChunkCache, reader: RangeReader, path: string, select: string, limits: PrefetchLimits): PlannedRead | undefined {
   let byUrl: Map<string, { offset: number; length: number }[]>;
-  let sel: Selection;
+  let plan: PlannedRead;
   try {
     const info = datasetInfo(ix.doc, path, { store: ix.store });
     if (info.externalLink || info.scalar || info.shape.length === 0) return undefined;
-    sel = parseSelection(select, info.shape);
-    if (!reader.many || sel.count === 0 || sel.count > limits.maxElements) return sel;
-    const itemsize = Number(/(\d+)$/.exec(info.dtype)?.[1] ?? 8);
-    if (sel.count * itemsize > limits.maxBytes) return sel; // readSlice will refuse it (413)
+    const sel = parseSelection(select, info.shape);
     const n = chunksTouched(sel, info.chunks);
-    if (n < 2 || n > (limits.maxChunks ?? 65_536)) return sel;
+    plan = { selection: sel, chunks: n };
+    if (!reader.many || sel.count === 0 || sel.count > limits.maxElements) return plan;
+    const itemsize = Number(/(\d+)$/.exec(info.dtype)?.[1] ?? 8);
+    if (sel.count * itemsize > limits.maxBytes) return plan; // readSlice will refuse it (413)
+    if (n < 2 || n > (limits.maxChunks ?? 65_536)) return plan;
     byUrl = new Map();
     for (const idx of product(sel.dims.map((d, i) => chunkIndicesOf(d, info.chunks[i]!)))) {
       const loc = ix.store.locate(`${info.path}/${idx.join(".")}`);
@@ -73,5 +80,5 @@ export function prefetchSelection(ix: OpenedIndex, cache: ChunkCache, reader: Ra
     }
     flush();
   }
-  return sel;
+  return plan;
 }
