@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { inflateSync } from "node:zlib";
+import { deflateSync, inflateSync } from "node:zlib";
 import * as zarr from "zarrita";
 import { FileByteSource } from "../src/hdf5/byteSource.ts";
 import { unshuffle } from "../src/hdf5/filterDecoders.ts";
@@ -14,7 +14,7 @@ import { encodeJson2 } from "../src/lindi/codecs/json2.ts";
 import { indexLocalFile } from "../src/lindi/indexHdf5.ts";
 import { PyFloat, type PyJson } from "../src/lindi/pythonJson.ts";
 import { ChunkNotFoundError, InvalidChunkKeyError, locateChunk, parseChunkKey } from "../src/slices/chunkBytes.ts";
-import { ChecksumError, ChunkSizeError, fletcher32, Json2Codec, registerLindiCodecs, stripFletcher32 } from "../src/slices/codecs.ts";
+import { ChecksumError, ChunkSizeError, fletcher32, Json2Codec, registerLindiCodecs, stripFletcher32, ZlibCodec } from "../src/slices/codecs.ts";
 import { ExternalDatasetCache, sourceOpener } from "../src/slices/external.ts";
 import { Hdf5PathError, resolveHdf5Path } from "../src/slices/hdf5Path.ts";
 import { ChunkDecodeError, readSlice } from "../src/slices/readSlice.ts";
@@ -231,6 +231,24 @@ test("fletcher32: verified, stripped, corrupt chunks rejected", async () => {
     readSlice(doc, ds, "", { rangeReader: flip, cache: null, decodedCache: null }),
     (e) => e instanceof ChunkDecodeError && e.cause instanceof ChecksumError && /fletcher32 checksum mismatch/.test(e.message),
   );
+});
+
+test("zlib codec: a numeric chunk inflates into one buffer of its size; other sizes and dtypes still decode whole", async () => {
+  const values = Float32Array.from({ length: 4096 }, (_, i) => Math.sin(i / 50));
+  const raw = new Uint8Array(values.buffer);
+  const packed = deflateSync(raw);
+  const sized = ZlibCodec.fromConfig({}, { shape: [4096], dataType: "float32" });
+  const out = await sized.decode(packed);
+  assert.deepEqual(out, raw);
+  assert.ok(out.buffer.byteLength <= raw.byteLength + 64, `inflated into a ${out.buffer.byteLength}-byte buffer`);
+  // more output than the chunk (a filter after zlib added bytes), a big chunk (async path), no metadata, objects
+  const longer = new Uint8Array(raw.byteLength + 1000).fill(7);
+  assert.deepEqual(await sized.decode(deflateSync(longer)), longer);
+  const big = new Uint8Array(3 * 1024 * 1024).map((_, i) => i % 251);
+  assert.deepEqual(await ZlibCodec.fromConfig({}, { shape: [big.length], dataType: "uint8" }).decode(deflateSync(big)), big);
+  assert.deepEqual(await ZlibCodec.fromConfig({}).decode(packed), raw);
+  assert.deepEqual(await ZlibCodec.fromConfig({}, { shape: [3], dataType: "v2:object" as never }).decode(packed), raw);
+  await assert.rejects(sized.decode(raw.subarray(0, 100)), /header check|compression method|invalid/i);
 });
 
 test("codecs: json2 flattens N-D chunks, broadcasts one item, checks counts; chunk size check", async () => {

@@ -453,14 +453,26 @@ export class LzfCodec {
 const inflateAsync = promisify(inflate);
 const SYNC_INFLATE_LIMIT = 64 * 1024;
 
+/** Room past the expected size, so that the output buffer never fills (a filter may add a few bytes). */
+const INFLATE_SLACK = 64;
+
 export class ZlibCodec {
   readonly kind = "bytes_to_bytes";
-  static fromConfig(): ZlibCodec {
-    return new ZlibCodec();
+  /**
+   * `chunkSize`: node:zlib's output buffer size. By default it inflates into
+   * 16 KiB pieces, and a 16 KiB chunk then costs a second, unused piece (one
+   * more call to see the end), a large chunk a piece per 16 KiB and a final
+   * copy: sized to the chunk, every chunk is inflated into one buffer.
+   */
+  constructor(private readonly options: { chunkSize: number } | undefined = undefined) {}
+  static fromConfig(_config: unknown, meta?: { shape: number[]; dataType: DataType }): ZlibCodec {
+    const itemsize = meta && /^(u?int\d+|float\d+|bool|v2:[SU]\d+)$/.test(meta.dataType) ? elementBytes(meta.dataType) : 0;
+    const bytes = itemsize * (meta?.shape.reduce((a, b) => a * b, 1) ?? 0);
+    return new ZlibCodec(bytes > 0 && bytes <= 256 * 1024 * 1024 ? { chunkSize: bytes + INFLATE_SLACK } : undefined);
   }
   encode = unsupportedEncode("zlib");
   async decode(bytes: Uint8Array): Promise<Uint8Array> {
-    const out = bytes.length < SYNC_INFLATE_LIMIT ? inflateSync(bytes) : await inflateAsync(bytes);
+    const out = bytes.length < SYNC_INFLATE_LIMIT ? inflateSync(bytes, this.options) : await inflateAsync(bytes, this.options ?? {});
     return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
   }
 }
