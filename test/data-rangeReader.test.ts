@@ -2,13 +2,15 @@
  * The data endpoints' range reader (src/service/data/rangeReader.ts) against
  * the loopback origin: merged requests hand each range over as soon as its
  * bytes are in (so /slice decodes while the rest is on the wire), once per
- * range even when a broken-off body is fetched again.
+ * range even when a broken-off body is fetched again; and the splitter that
+ * cuts a merged body into the ranges' own buffers.
  */
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { after, before, test } from "node:test";
 import { HttpClient } from "../src/hdf5/httpByteSource.ts";
 import { directRangeReader } from "../src/service/data/rangeReader.ts";
+import { RangeSplitter, type SplitRange } from "../src/service/data/rangeSplitter.ts";
 import { corpusFile, requireCorpus } from "./support/corpus.ts";
 import { startRangeOrigin, type RangeOrigin } from "./support/rangeOrigin.ts";
 
@@ -97,4 +99,59 @@ test("without onRange, many() still returns every range", async () => {
   origin.setFaults({});
   const all = await directRangeReader(client).many!(origin.url(REL), RANGES);
   RANGES.forEach((_, i) => assert.deepEqual(all[i], expected(i)));
+});
+
+test("RangeSplitter: gaps, overlaps, duplicates and pieces across ranges; each range once, in the order it completes", () => {
+  const body = Uint8Array.from({ length: 100 }, (_, i) => i);
+  const base = 1000;
+  // sorted by start; [1010,1060) overlaps [1020,1030) and [1050,1070); [1080,1090) twice; an empty one
+  const ranges: SplitRange[] = [
+    { index: 0, start: 1000, end: 1005 },
+    { index: 1, start: 1010, end: 1060 },
+    { index: 2, start: 1020, end: 1030 },
+    { index: 3, start: 1050, end: 1070 },
+    { index: 4, start: 1075, end: 1075 },
+    { index: 5, start: 1080, end: 1090 },
+    { index: 6, start: 1080, end: 1090 },
+    { index: 7, start: 1095, end: 1100 },
+  ];
+  const order: number[] = [];
+  const got = new Map<number, Uint8Array>();
+  const splitter = new RangeSplitter(base, ranges, (r, bytes) => {
+    assert.ok(!got.has(r.index), `range ${r.index} handed over twice`);
+    order.push(r.index);
+    got.set(r.index, bytes);
+  });
+  for (const [from, to] of [
+    [0, 7],
+    [7, 25],
+    [25, 55],
+    [55, 77],
+    [77, 100],
+  ] as const) {
+    splitter.write(body.subarray(from, to), from);
+  }
+  assert.deepEqual(order, [0, 2, 1, 3, 4, 5, 6, 7]);
+  ranges.forEach((r, k) => {
+    const want = body.subarray(r.start - base, r.end - base);
+    assert.deepEqual(got.get(r.index), want, `range ${r.index}`);
+    assert.equal(splitter.bytes(k), got.get(r.index));
+    assert.equal(splitter.bytes(k).buffer.byteLength, r.end - r.start, "a buffer of its own, exactly the range");
+  });
+});
+
+test("RangeSplitter: a body started again leaves the ranges already handed over alone", () => {
+  const ranges: SplitRange[] = [
+    { index: 0, start: 0, end: 4 },
+    { index: 1, start: 4, end: 8 },
+  ];
+  const calls: number[] = [];
+  const splitter = new RangeSplitter(0, ranges, (r) => calls.push(r.index));
+  splitter.write(Uint8Array.from([1, 2, 3, 4, 5, 6]), 0); // breaks off after 6 bytes
+  const first = splitter.bytes(0);
+  // the retry sends other bytes where range 0 was (they must not land in the handed-over buffer)
+  splitter.write(Uint8Array.from([9, 9, 9, 9, 5, 6, 7, 8]), 0);
+  assert.deepEqual(calls, [0, 1]);
+  assert.deepEqual([...first], [1, 2, 3, 4]);
+  assert.deepEqual([...splitter.bytes(1)], [5, 6, 7, 8]);
 });

@@ -8,14 +8,16 @@
  * remembered (openRangeStream), every 206 is checked against the range asked,
  * and the first ETag seen for a URL is remembered: an answer with another
  * ETag is a SourceChangedError (the file changed under its index). `many`
- * merges nearby ranges into one request (gap ≤ 16 KiB, ≤ 8 MiB per request)
- * and, given `onRange`, hands over each range as soon as its bytes are in.
+ * merges nearby ranges into one request (gap ≤ 16 KiB, ≤ 8 MiB per request),
+ * gives each range a buffer of its own and, given `onRange`, hands each over
+ * as soon as its bytes are in (rangeSplitter.ts).
  */
 import { LRUCache } from "lru-cache";
 import { SourceChangedError, TruncatedBodyError, type HttpClient } from "../../hdf5/httpByteSource.ts";
 import { header } from "../../hdf5/http/headers.ts";
 import type { RangeReader } from "../../slices/index.ts";
 import { openRangeStream } from "./chunkStream.ts";
+import { RangeSplitter } from "./rangeSplitter.ts";
 
 export interface DirectRangeReader extends RangeReader {
   /** Forgets the ETags seen. */
@@ -39,8 +41,8 @@ export function directRangeReader(client: HttpClient, opts: DirectRangeReaderOpt
   const attempts = Math.max(1, opts.attempts ?? 3);
   const etags = new LRUCache<string, string>({ max: 10_000, ttl: 10 * 60_000 });
 
-  /** `progress(got, out)`: the first `got` bytes of `out` have arrived (called after each body piece). */
-  const readOnce = async (url: string, offset: number, length: number, progress?: (got: number, out: Uint8Array) => void): Promise<Uint8Array> => {
+  /** One request; each body piece goes to `sink` with its offset in the range. */
+  const readOnce = async (url: string, offset: number, length: number, sink: (piece: Uint8Array, at: number) => void): Promise<void> => {
     const key = url.replace(/#.*$/, "");
     const stream = await openRangeStream(client, url, offset, length, {
       check: (res) => {
@@ -54,37 +56,37 @@ export function directRangeReader(client: HttpClient, opts: DirectRangeReaderOpt
         }
       },
     });
-    const out = new Uint8Array(length);
     let got = 0;
     try {
       for await (const c of stream as AsyncIterable<Buffer>) {
-        out.set(c, got);
+        sink(c, got);
         got += c.byteLength;
-        progress?.(got, out);
       }
     } catch (e) {
       throw new TruncatedBodyError(length, got, key, { cause: e });
     }
     if (got !== length) throw new TruncatedBodyError(length, got, key);
-    return out;
   };
 
-  const read = async (url: string, offset: number, length: number, progress?: (got: number, out: Uint8Array) => void): Promise<Uint8Array> => {
-    if (length === 0) return new Uint8Array(0);
+  /** readOnce, again from the start when a body breaks off after its first bytes. */
+  const readWithRetries = async (url: string, offset: number, length: number, sink: (piece: Uint8Array, at: number) => void): Promise<void> => {
     for (let attempt = 0; ; attempt++) {
       try {
-        return await readOnce(url, offset, length, progress);
+        return await readOnce(url, offset, length, sink);
       } catch (e) {
-        // a body that broke off after its first bytes: the whole request again
         if (!(e instanceof TruncatedBodyError) || attempt + 1 >= attempts) throw e;
         await new Promise((r) => setTimeout(r, client.backoffMs(attempt)));
       }
     }
   };
 
-  const reader = ((url: string, offset: number, length: number) => read(url, offset, length)) as DirectRangeReader;
+  const reader = (async (url: string, offset: number, length: number) => {
+    const out = new Uint8Array(length);
+    if (length > 0) await readWithRetries(url, offset, length, (piece, at) => out.set(piece, at));
+    return out;
+  }) as DirectRangeReader;
   reader.many = async (url, ranges, _signal, onRange) => {
-    const items = ranges.map((r, i) => ({ i, start: r.offset, end: r.offset + r.length })).sort((a, b) => a.start - b.start || a.end - b.end);
+    const items = ranges.map((r, i) => ({ index: i, start: r.offset, end: r.offset + r.length })).sort((a, b) => a.start - b.start || a.end - b.end);
     const groups: { start: number; end: number; members: typeof items }[] = [];
     for (const it of items) {
       const g = groups[groups.length - 1];
@@ -96,27 +98,18 @@ export function directRangeReader(client: HttpClient, opts: DirectRangeReaderOpt
     const out: Uint8Array[] = new Array(ranges.length);
     await Promise.all(
       groups.map(async (g) => {
-        // with onRange, each member is handed over as soon as its last byte is in
-        // (a retried request after a break-off only hands over the ones not yet given)
-        const byEnd = onRange ? [...g.members].sort((a, b) => a.end - b.end) : [];
-        let next = 0;
         // an error thrown by onRange is the caller's, not a broken body: pass it on after the read
         let thrown: { error: unknown } | undefined;
-        const progress = onRange
-          ? (got: number, buf: Uint8Array) => {
-              for (; next < byEnd.length && byEnd[next]!.end - g.start <= got; next++) {
-                const m = byEnd[next]!;
-                try {
-                  onRange(m.i, buf.subarray(m.start - g.start, m.end - g.start));
-                } catch (error) {
-                  thrown ??= { error };
-                }
-              }
-            }
-          : undefined;
-        const bytes = await read(url, g.start, g.end - g.start, progress);
+        const splitter = new RangeSplitter(g.start, g.members, (r, bytes) => {
+          try {
+            onRange?.(r.index, bytes);
+          } catch (error) {
+            thrown ??= { error };
+          }
+        });
+        if (g.end > g.start) await readWithRetries(url, g.start, g.end - g.start, (piece, at) => splitter.write(piece, at));
         if (thrown) throw thrown.error;
-        for (const m of g.members) out[m.i] = bytes.subarray(m.start - g.start, m.end - g.start);
+        g.members.forEach((m, k) => (out[m.index] = splitter.bytes(k)));
       }),
     );
     return out;
