@@ -14,7 +14,7 @@
  *   both     first warmed up with 2000 one-chunk reads elsewhere in the file (a running
  *            service has compiled its request path; caches are cleared afterwards)
  *
- * Medians of --runs runs (default 7; warm: 5 reads per run). Targets: warm within 1.5x of local, cold at 20 ms within 3x.
+ * Medians of --runs runs (default 7; warm: 15 reads per run). Targets: warm within 1.5x of local, cold at 20 ms within 3x.
  *
  * Run: npx tsx bench/slice.ts [--runs 7] [--markdown]
  */
@@ -32,7 +32,7 @@ import { startOriginProcess } from "./support/originProcess.ts";
 const { values } = parseArgs({ options: { runs: { type: "string", default: "7" }, markdown: { type: "boolean", default: false } } });
 const RUNS = Math.max(1, Number(values.runs));
 /** Warm reads measured after each cold one (warm medians are over RUNS × this). */
-const WARM_SAMPLES = 5;
+const WARM_SAMPLES = 15;
 /** One-chunk reads run by both methods before measuring. */
 const WARM_UP = 2000;
 

@@ -46,11 +46,12 @@ export interface Selection {
 
 const INT = /^[+-]?\d+$/;
 
-function parseInt53(text: string, what: string, sel: string): number {
+/** `what` names the number in error messages ("start", "stop", "step", "index"). */
+function parseInt53(text: string, what: string, axis: number, sel: string): number {
   const t = text.trim();
-  if (!INT.test(t)) throw new SelectionError(`${what} ${JSON.stringify(t)} is not an integer`, sel);
+  if (!INT.test(t)) throw new SelectionError(`${what} for dimension ${axis}: ${JSON.stringify(t)} is not an integer`, sel);
   const v = Number(t);
-  if (!Number.isSafeInteger(v)) throw new SelectionError(`${what} ${t} is out of range`, sel);
+  if (!Number.isSafeInteger(v)) throw new SelectionError(`${what} for dimension ${axis}: ${t} is out of range`, sel);
   return v;
 }
 
@@ -73,7 +74,7 @@ function parseEntry(entry: string, dim: number, axis: number, sel: string): DimS
   const e = entry.trim();
   if (e === "") throw new SelectionError(`empty entry for dimension ${axis} (use ":" for the whole dimension)`, sel);
   if (!e.includes(":")) {
-    const i = parseInt53(e, `index for dimension ${axis}:`, sel);
+    const i = parseInt53(e, "index", axis, sel);
     const idx = i < 0 ? i + dim : i;
     if (idx < 0 || idx >= dim) {
       throw new SelectionError(`index ${i} is out of bounds for dimension ${axis} of size ${dim}`, sel);
@@ -85,12 +86,12 @@ function parseEntry(entry: string, dim: number, axis: number, sel: string): DimS
   const [a = "", b = "", s = ""] = parts;
   let step = 1;
   if (s.trim() !== "") {
-    step = parseInt53(s, `step for dimension ${axis}:`, sel);
+    step = parseInt53(s, "step", axis, sel);
     if (step === 0) throw new SelectionError(`step for dimension ${axis} cannot be zero`, sel);
     if (step < 0) throw new SelectionError(`negative step ${step} for dimension ${axis} is not supported`, sel);
   }
-  const start = a.trim() === "" ? 0 : clampBound(parseInt53(a, `start for dimension ${axis}:`, sel), dim);
-  const stop = b.trim() === "" ? dim : clampBound(parseInt53(b, `stop for dimension ${axis}:`, sel), dim);
+  const start = a.trim() === "" ? 0 : clampBound(parseInt53(a, "start", axis, sel), dim);
+  const stop = b.trim() === "" ? dim : clampBound(parseInt53(b, "stop", axis, sel), dim);
   return { kind: "slice", start, stop, step, count: sliceCount(start, stop, step) };
 }
 
