@@ -46,6 +46,12 @@ export interface ServiceConfig {
   defaultWaitSeconds: number;
   maxWaitSeconds: number;
 
+  /**
+   * Browser origins that may read GET/HEAD answers (CORS): "*" for any, a list
+   * of origins (`https://viewer.example.org`), or null for no CORS headers.
+   */
+  corsOrigins: string[] | "*" | null;
+
   /** @fastify/under-pressure limits (0 disables a check). */
   maxEventLoopDelayMs: number;
   maxHeapUsedBytes: number;
@@ -106,6 +112,7 @@ export function defaultConfig(): ServiceConfig {
     probeTimeoutSeconds: 30,
     defaultWaitSeconds: 30,
     maxWaitSeconds: 300,
+    corsOrigins: "*",
     maxEventLoopDelayMs: 1000,
     maxHeapUsedBytes: 0,
     maxRssBytes: 0,
@@ -154,6 +161,12 @@ export const ENVIRONMENT: readonly EnvVar[] = [
   { name: "LINDI_PROBE_TTL_SECONDS", field: "probeTtlSeconds", default: "10", description: "how long a source probe (size, ETag) is reused" },
   { name: "LINDI_PROBE_TIMEOUT_SECONDS", field: "probeTimeoutSeconds", default: "30", description: "a slower source probe fails with 504" },
   { name: "LINDI_MAX_WAIT_SECONDS", field: "maxWaitSeconds", default: "300", description: "largest `wait=` accepted by GET /lindi" },
+  {
+    name: "LINDI_CORS_ORIGINS",
+    field: "corsOrigins",
+    default: "*",
+    description: "browser origins allowed to read GET/HEAD answers (comma-separated, e.g. `https://viewer.example.org`); `*` = any; `none` = no CORS headers. POST/DELETE are never allowed cross-origin",
+  },
   { name: "LINDI_MAX_EVENT_LOOP_DELAY_MS", field: "maxEventLoopDelayMs", default: "1000", description: "503 while the event loop lags more (0 = off)" },
   { name: "LINDI_MAX_HEAP_USED_BYTES", field: "maxHeapUsedBytes", default: "0", description: "503 while the V8 heap is larger (0 = off)" },
   { name: "LINDI_MAX_RSS_BYTES", field: "maxRssBytes", default: "0", description: "503 while the RSS is larger (0 = off)" },
@@ -279,6 +292,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, base: ServiceCo
   int("LINDI_PROBE_TTL_SECONDS", "probeTtlSeconds", 0, 24 * 3600);
   int("LINDI_PROBE_TIMEOUT_SECONDS", "probeTimeoutSeconds", 1, 3600);
   int("LINDI_MAX_WAIT_SECONDS", "maxWaitSeconds", 0, 3600);
+  const cors = get("LINDI_CORS_ORIGINS");
+  if (cors !== undefined) {
+    const list = cors
+      .split(",")
+      .map((o) => o.trim())
+      .filter((o) => o !== "");
+    if (list.length === 0 || (list.length === 1 && list[0]!.toLowerCase() === "none")) cfg.corsOrigins = null;
+    else if (list.includes("*")) cfg.corsOrigins = "*";
+    else {
+      const bad = list.filter((o) => !/^https?:\/\/[a-z0-9.-]+(:\d{1,5})?$/i.test(o) && !/^https?:\/\/\[[0-9a-f:.]+\](:\d{1,5})?$/i.test(o));
+      if (bad.length > 0) problems.push(`LINDI_CORS_ORIGINS: not an origin (scheme://host[:port]): ${bad.map((b) => JSON.stringify(b)).join(", ")}`);
+      else cfg.corsOrigins = list.map((o) => o.toLowerCase());
+    }
+  }
   int("LINDI_MAX_EVENT_LOOP_DELAY_MS", "maxEventLoopDelayMs", 0, 3_600_000);
   bytes("LINDI_MAX_HEAP_USED_BYTES", "maxHeapUsedBytes", 0);
   bytes("LINDI_MAX_RSS_BYTES", "maxRssBytes", 0);

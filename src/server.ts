@@ -10,6 +10,7 @@
 import { randomUUID } from "node:crypto";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from "fastify";
 import fastifySwagger from "@fastify/swagger";
+import fastifyCors from "@fastify/cors";
 import underPressure from "@fastify/under-pressure";
 import type { ServiceConfig } from "./config.ts";
 import type { IndexBuilder } from "./index/types.ts";
@@ -149,6 +150,29 @@ function loggerOptions(config: ServiceConfig): FastifyServerOptions["logger"] {
   };
 }
 
+/** Response headers a browser script may read (beyond the CORS-safelisted ones): dtype/shape of bin answers, codec pipelines of chunks, cache and build state. */
+export const CORS_EXPOSED_HEADERS = [
+  "accept-ranges",
+  "content-disposition",
+  "content-range",
+  "etag",
+  "location",
+  "retry-after",
+  "x-dtype",
+  "x-shape",
+  "x-request-id",
+  "x-lindi-build",
+  "x-lindi-cache",
+  "x-lindi-key",
+  "x-lindi-chunk-key",
+  "x-lindi-chunk-shape",
+  "x-lindi-compressor",
+  "x-lindi-dtype",
+  "x-lindi-fill-value",
+  "x-lindi-filter-mask",
+  "x-lindi-filters",
+];
+
 export async function buildServer(config: ServiceConfig, deps: ServerDeps = {}): Promise<FastifyInstance> {
   const opts: FastifyServerOptions = {
     // a client's x-request-id is kept when it looks like an id; otherwise a new UUID
@@ -244,6 +268,17 @@ export async function buildServer(config: ServiceConfig, deps: ServerDeps = {}):
   app.setNotFoundHandler((req, reply) => {
     reply.code(404).type("application/json").send(errorBody(404, `no route ${req.method} ${req.url.split("?")[0]}`));
   });
+
+  // ---- CORS: browser dashboards read GET/HEAD answers from other origins --------
+  if (config.corsOrigins !== null) {
+    await app.register(fastifyCors, {
+      origin: config.corsOrigins,
+      // reads only: a page elsewhere must not start or cancel precompute jobs
+      methods: ["GET", "HEAD"],
+      exposedHeaders: CORS_EXPOSED_HEADERS,
+      maxAge: 24 * 3600,
+    });
+  }
 
   // ---- load shedding (not on /healthz and /metrics) ---------------------------
   await app.register(underPressure, {

@@ -46,6 +46,7 @@ test("config: every variable is read", () => {
     LINDI_PROBE_TTL_SECONDS: "0",
     LINDI_PROBE_TIMEOUT_SECONDS: "5",
     LINDI_MAX_WAIT_SECONDS: "10",
+    LINDI_CORS_ORIGINS: "https://viewer.example.org, http://localhost:3000",
     LINDI_MAX_EVENT_LOOP_DELAY_MS: "0",
     LINDI_MAX_HEAP_USED_BYTES: "1G",
     LINDI_MAX_RSS_BYTES: "2G",
@@ -73,6 +74,7 @@ test("config: every variable is read", () => {
   assert.equal(c.probeTimeoutSeconds, 5);
   assert.equal(c.maxWaitSeconds, 10);
   assert.equal(c.defaultWaitSeconds, 10, "default wait capped by the maximum");
+  assert.deepEqual(c.corsOrigins, ["https://viewer.example.org", "http://localhost:3000"]);
   assert.equal(c.maxEventLoopDelayMs, 0);
   assert.equal(c.maxHeapUsedBytes, 1024 ** 3);
   assert.equal(c.maxRssBytes, 2 * 1024 ** 3);
@@ -95,6 +97,7 @@ test("config: every variable is read", () => {
       "LINDI_CACHE_DIR",
       "LINDI_CACHE_MAX_BYTES",
       "LINDI_CHUNK_CACHE_BYTES",
+      "LINDI_CORS_ORIGINS",
       "LINDI_JOBS_DIR",
       "LINDI_JOB_CONCURRENCY",
       "LINDI_MAX_EVENT_LOOP_DELAY_MS",
@@ -115,6 +118,11 @@ test("config: every variable is read", () => {
     ],
   );
   assert.equal(loadConfig({ LINDI_ALLOWED_HOSTS: "*" }).allowedHosts, "*");
+  assert.equal(loadConfig({}).corsOrigins, "*");
+  assert.equal(loadConfig({ LINDI_CORS_ORIGINS: "none" }).corsOrigins, null);
+  assert.equal(loadConfig({ LINDI_CORS_ORIGINS: "https://a.org,*" }).corsOrigins, "*");
+  assert.throws(() => loadConfig({ LINDI_CORS_ORIGINS: "viewer.example.org" }), /LINDI_CORS_ORIGINS: not an origin/);
+  assert.throws(() => loadConfig({ LINDI_CORS_ORIGINS: "https://a.org/path" }), /not an origin/);
   assert.deepEqual(loadConfig({ LINDI_ALLOW_PRIVATE_NETWORKS: "127.0.0.1, mirror.internal" }).allowPrivateNetworks, [
     "127.0.0.1",
     "mirror.internal",
