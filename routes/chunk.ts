@@ -11,7 +11,8 @@ import { locateChunk, UnsupportedUrlError, type ChunkInfo } from "../src/slices/
 import { openRangeStream } from "../src/service/data/chunkStream.ts";
 import { dataHttpError } from "../src/service/data/errors.ts";
 import { jsonHeader, parseRangeHeader } from "../src/service/data/headers.ts";
-import { Binary, ChunkQuery, dataHeaderDoc, type ChunkQueryT } from "../src/service/data/schemas.ts";
+import { Binary, ChunkQuery, dataHeaderDoc, dataNotModified, type ChunkQueryT } from "../src/service/data/schemas.ts";
+import { answerIfNotModified, dataAnswerTag, validatorHeaders } from "../src/service/data/validators.ts";
 import { ServiceError } from "../src/service/errors.ts";
 import { errorResponse } from "../src/service/schemas.ts";
 import { dataSourceErrors } from "./meta.ts";
@@ -38,6 +39,7 @@ export default async function chunkRoutes(app: FastifyInstance): Promise<void> {
     "X-Lindi-Compressor": dataHeaderDoc.compressor,
     "X-Lindi-Fill-Value": dataHeaderDoc.fillValue,
     "Accept-Ranges": dataHeaderDoc.acceptRanges,
+    ETag: dataHeaderDoc.etag,
   };
 
   app.get<{ Querystring: ChunkQueryT }>(
@@ -56,6 +58,7 @@ export default async function chunkRoutes(app: FastifyInstance): Promise<void> {
         querystring: ChunkQuery,
         response: {
           200: { description: "The whole chunk", headers: chunkHeaders, content: { "application/octet-stream": { schema: Binary } } },
+          304: dataNotModified,
           206: {
             description: "The requested range of the chunk",
             headers: { ...chunkHeaders, "Content-Range": dataHeaderDoc.contentRange },
@@ -77,7 +80,10 @@ export default async function chunkRoutes(app: FastifyInstance): Promise<void> {
         throw dataHttpError(e);
       }
       const size = c.location.kind === "inline" ? c.location.bytes.byteLength : c.location.length;
-      reply.headers(decodeHeaders(c)).header("accept-ranges", "bytes").header("cache-control", "public, no-cache");
+      // (If-None-Match is evaluated before Range: a cached whole chunk needs no part of it)
+      const tag = dataAnswerTag(ix, "chunk", { path: req.query.path, key: req.query.key });
+      if (answerIfNotModified(req, reply, tag)) return reply;
+      reply.headers(decodeHeaders(c)).header("accept-ranges", "bytes");
       const range = parseRangeHeader(req.headers.range, size);
       if (range === "unsatisfiable") {
         throw new ServiceError(416, `the range ${req.headers.range} is outside the chunk (${size} bytes)`, { "content-range": `bytes */${size}` });
@@ -96,7 +102,7 @@ export default async function chunkRoutes(app: FastifyInstance): Promise<void> {
           throw dataHttpError(e);
         }
       }
-      reply.code(range ? 206 : 200).type("application/octet-stream").header("content-length", String(length));
+      reply.code(range ? 206 : 200).headers(validatorHeaders(tag)).type("application/octet-stream").header("content-length", String(length));
       if (range) reply.header("content-range", `bytes ${range.start}-${range.end}/${size}`);
       return reply.send(body);
     },

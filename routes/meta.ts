@@ -5,7 +5,8 @@
 import type { FastifyInstance } from "fastify";
 import { dataHttpError } from "../src/service/data/errors.ts";
 import { describePath } from "../src/service/data/meta.ts";
-import { MetaNode, MetaQuery, type MetaQueryT } from "../src/service/data/schemas.ts";
+import { dataHeaderDoc, dataNotModified, MetaNode, MetaQuery, type MetaQueryT } from "../src/service/data/schemas.ts";
+import { answerIfNotModified, dataAnswerTag, validatorHeaders } from "../src/service/data/validators.ts";
 import { errorResponse } from "../src/service/schemas.ts";
 
 /** Most nodes one /meta answer may hold. */
@@ -39,20 +40,23 @@ export default async function metaRoutes(app: FastifyInstance): Promise<void> {
           "link). `depth` lists more levels (bounded). Read from the index only: no data, no chunk refs.",
         querystring: MetaQuery,
         response: {
-          200: { description: "The node", content: { "application/json": { schema: MetaNode } } },
+          200: { description: "The node", headers: { ETag: dataHeaderDoc.etag }, content: { "application/json": { schema: MetaNode } } },
+          304: dataNotModified,
           ...dataSourceErrors,
         },
       },
     },
     async (req, reply) => {
       const ix = await data.open(req.query);
+      const tag = dataAnswerTag(ix, "meta", req.query);
+      if (answerIfNotModified(req, reply, tag)) return reply;
       let node;
       try {
         node = describePath(ix, req.query.path ?? "/", { depth: req.query.depth ?? 1, maxNodes: MAX_META_NODES });
       } catch (e) {
         throw dataHttpError(e);
       }
-      return reply.code(200).type("application/json").send(JSON.stringify(node));
+      return reply.code(200).headers(validatorHeaders(tag)).type("application/json").send(JSON.stringify(node));
     },
   );
 }

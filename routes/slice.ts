@@ -11,7 +11,8 @@ import { encodeJsonPieces, encodeSlice, readSlice, type SliceResult } from "../s
 import { dataHttpError } from "../src/service/data/errors.ts";
 import { prefetchSelection } from "../src/service/data/prefetch.ts";
 import { safeFilename } from "../src/service/data/headers.ts";
-import { Binary, dataHeaderDoc, SliceJson, SliceQuery, type SliceQueryT } from "../src/service/data/schemas.ts";
+import { answerIfNotModified, dataAnswerTag, validatorHeaders } from "../src/service/data/validators.ts";
+import { Binary, dataHeaderDoc, dataNotModified, SliceJson, SliceQuery, type SliceQueryT } from "../src/service/data/schemas.ts";
 import { errorResponse } from "../src/service/schemas.ts";
 import { dataSourceErrors } from "./meta.ts";
 
@@ -47,12 +48,13 @@ export default async function sliceRoutes(app: FastifyInstance): Promise<void> {
         response: {
           200: {
             description: "The values",
-            headers: { "X-Dtype": dataHeaderDoc.dtype, "X-Shape": dataHeaderDoc.shape },
+            headers: { "X-Dtype": dataHeaderDoc.dtype, "X-Shape": dataHeaderDoc.shape, ETag: dataHeaderDoc.etag },
             content: {
               "application/json": { schema: SliceJson },
               "application/octet-stream": { schema: Binary },
             },
           },
+          304: dataNotModified,
           ...dataSourceErrors,
           400: errorResponse("Malformed parameters, a malformed or out-of-bounds selection, or a group path"),
           406: errorResponse("format=bin/npy of values without a fixed size (use format=json)"),
@@ -63,6 +65,8 @@ export default async function sliceRoutes(app: FastifyInstance): Promise<void> {
     async (req, reply) => {
       const q = req.query;
       const ix = await data.open(q);
+      const tag = dataAnswerTag(ix, "slice", q);
+      if (answerIfNotModified(req, reply, tag)) return reply;
       const format = q.format ?? "json";
       let r: SliceResult;
       let encoded;
@@ -96,7 +100,7 @@ export default async function sliceRoutes(app: FastifyInstance): Promise<void> {
       } finally {
         if (ac) reply.raw.off("close", onClose);
       }
-      reply.code(200);
+      reply.code(200).headers(validatorHeaders(tag));
       if (!encoded) return reply.type("application/json").send(Readable.from(pacedJson(r)));
       if (format === "json") reply.type("application/json");
       else {

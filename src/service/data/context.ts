@@ -91,8 +91,13 @@ function isObj(v: PyJson | undefined): v is Record<string, PyJson> {
 }
 
 /** Tags every http(s) ref URL, template and external-link URL of a parsed document (in place). */
+/** The fragment tagRefs appends to a version's http(s) ref URLs. */
+function versionTag(version: string): string {
+  return `${TAG_PREFIX}${version.slice(0, 16)}`;
+}
+
 function tagRefs(doc: LindiRefs, version: string): void {
-  const tag = `${TAG_PREFIX}${version.slice(0, 16)}`;
+  const tag = versionTag(version);
   const t = (u: string) => (isHttp(u) && !u.includes("#") ? u + tag : u);
   for (const [k, v] of Object.entries(doc.refs)) {
     if (Array.isArray(v) && typeof v[0] === "string") v[0] = t(v[0]);
@@ -143,8 +148,10 @@ export class DataContext {
   }
 
   /** The store factory: every index gets its own store over the shared reader and chunk cache. */
-  private makeIndex(id: string, source: OpenedIndex["source"], doc: LindiRefs, splitBytes: number | null | undefined, bytes: number): OpenedIndex {
+  /** `sourceEtag`: the ETag the index was built from; reads of its source must answer with it. */
+  private makeIndex(id: string, source: OpenedIndex["source"], doc: LindiRefs, splitBytes: number | null | undefined, bytes: number, sourceEtag?: string): OpenedIndex {
     tagRefs(doc, id);
+    if (source.kind === "url" && sourceEtag !== undefined && isHttp(source.url)) this.rangeReader.expectEtag(source.url + versionTag(id), sourceEtag);
     const store = new LindiRefStore(doc, { rangeReader: routingRangeReader({ http: this.rangeReader }), cache: this.chunkCache });
     let tree: TreeIndex | undefined;
     const ix: OpenedIndex & { bytes: number } = {
@@ -204,7 +211,7 @@ export class DataContext {
         throw new ServiceError(500, `the cached index of ${r.url} cannot be parsed`, {}, { cause: err });
       }
       const doc = parsed as unknown as LindiRefs;
-      return this.makeIndex(r.key, { kind: "url", url: r.url, key: r.key }, doc, r.options.splitBytes, e.identity.byteLength);
+      return this.makeIndex(r.key, { kind: "url", url: r.url, key: r.key }, doc, r.options.splitBytes, e.identity.byteLength, r.source.etag ?? undefined);
     });
   }
 

@@ -6,8 +6,9 @@
  *
  * What the probe would give is kept otherwise: redirects are followed and
  * remembered (openRangeStream), every 206 is checked against the range asked,
- * and the first ETag seen for a URL is remembered: an answer with another
- * ETag is a SourceChangedError (the file changed under its index). `many`
+ * and the ETag a URL's index was built from (else the first one seen) is
+ * remembered: an answer with another ETag is a SourceChangedError (the file
+ * changed under its index). `many`
  * merges nearby ranges into one request (gap ≤ 16 KiB, ≤ 8 MiB per request),
  * gives each range a buffer of its own and, given `onRange`, hands each over
  * as soon as its bytes are in (rangeSplitter.ts).
@@ -20,6 +21,8 @@ import { openRangeStream } from "./chunkStream.ts";
 import { RangeSplitter } from "./rangeSplitter.ts";
 
 export interface DirectRangeReader extends RangeReader {
+  /** The ETag reads of `url` must answer with (the one the index was built from). */
+  expectEtag(url: string, etag: string): void;
   /** Forgets the ETags seen. */
   clear(): void;
 }
@@ -43,15 +46,17 @@ export function directRangeReader(client: HttpClient, opts: DirectRangeReaderOpt
 
   /** One request; each body piece goes to `sink` with its offset in the range. */
   const readOnce = async (url: string, offset: number, length: number, sink: (piece: Uint8Array, at: number) => void): Promise<void> => {
+    // ETags are remembered per URL as the refs give it: with the index version's tag (context.ts),
+    // so that the index built after a change does not meet the ETag its predecessor saw
     const key = url.replace(/#.*$/, "");
     const stream = await openRangeStream(client, url, offset, length, {
       check: (res) => {
         const etag = header(res.headers, "etag");
         if (etag === undefined) return;
-        const seen = etags.get(key);
-        if (seen === undefined) etags.set(key, strip(etag));
+        const seen = etags.get(url);
+        if (seen === undefined) etags.set(url, strip(etag));
         else if (seen !== strip(etag)) {
-          etags.delete(key);
+          etags.delete(url);
           throw new SourceChangedError(`ETag is now ${etag}, was ${seen}`, res.url);
         }
       },
@@ -114,6 +119,7 @@ export function directRangeReader(client: HttpClient, opts: DirectRangeReaderOpt
     );
     return out;
   };
+  reader.expectEtag = (url, etag) => void etags.set(url, strip(etag));
   reader.clear = () => etags.clear();
   return reader;
 }

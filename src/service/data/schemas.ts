@@ -173,4 +173,11 @@ export const dataHeaderDoc = {
   fillValue: { type: "string", description: "JSON: the fill value (Zarr encoding)" },
   contentRange: { type: "string", description: "bytes a-b/total" },
   acceptRanges: { type: "string", description: "bytes" },
+  etag: {
+    type: "string",
+    description: "Names this answer for this version of the source's index (If-None-Match → 304 without reading anything); Cache-Control: no-cache, as a changed source changes the answer",
+  },
 } as const;
+
+/** The 304 answer of the data endpoints. */
+export const dataNotModified = { description: "Not modified (If-None-Match named this answer for the current version of the index)", type: "null" } as const;

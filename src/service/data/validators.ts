@@ -1,0 +1,38 @@
+/**
+ * Validators of the data answers (/meta, /chunk, /slice). An answer is a
+ * function of the index version (`OpenedIndex.id`: a changed source is another
+ * version) and the query, so its ETag is known before anything is read, and
+ * If-None-Match answers 304 without reading or decoding a chunk. Clients must
+ * revalidate (Cache-Control: no-cache): the same URL names a newer version
+ * once the source changes.
+ */
+import { createHash } from "node:crypto";
+import type { FastifyReply, FastifyRequest } from "fastify";
+import { matchesIfNoneMatch } from "../negotiate.ts";
+import type { OpenedIndex } from "./context.ts";
+
+/** Bump when an endpoint's output changes for the same index and query: old ETags stop matching. */
+const DATA_ANSWER_VERSION = 1;
+
+/** The opaque part of the ETag of `route`'s answer to `query` over `ix`. */
+export function dataAnswerTag(ix: OpenedIndex, route: string, query: object): string {
+  const params = Object.entries(query)
+    .filter(([, v]) => v !== undefined)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return createHash("sha256")
+    .update(JSON.stringify([DATA_ANSWER_VERSION, ix.id, route, params]))
+    .digest("base64url")
+    .slice(0, 32);
+}
+
+/** The headers of a successful answer named by `tag` (errors get neither). */
+export function validatorHeaders(tag: string): Record<string, string> {
+  return { etag: `"${tag}"`, "cache-control": "public, no-cache" };
+}
+
+/** When the request's If-None-Match names the answer: 304 sent, true returned (the caller stops). */
+export function answerIfNotModified(req: FastifyRequest, reply: FastifyReply, tag: string): boolean {
+  if (!matchesIfNoneMatch(req.headers["if-none-match"], tag)) return false;
+  void reply.code(304).headers(validatorHeaders(tag)).send();
+  return true;
+}
