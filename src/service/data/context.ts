@@ -90,12 +90,12 @@ function isObj(v: PyJson | undefined): v is Record<string, PyJson> {
   return v !== null && v !== undefined && typeof v === "object" && !Array.isArray(v) && !(v instanceof PyFloat);
 }
 
-/** Tags every http(s) ref URL, template and external-link URL of a parsed document (in place). */
 /** The fragment tagRefs appends to a version's http(s) ref URLs. */
 function versionTag(version: string): string {
   return `${TAG_PREFIX}${version.slice(0, 16)}`;
 }
 
+/** Tags every http(s) ref URL, template and external-link URL of a parsed document (in place). */
 function tagRefs(doc: LindiRefs, version: string): void {
   const tag = versionTag(version);
   const t = (u: string) => (isHttp(u) && !u.includes("#") ? u + tag : u);
@@ -147,8 +147,10 @@ export class DataContext {
     this.lindiFiles = new LRUCache<string, LindiEntry>({ max: 10_000 });
   }
 
-  /** The store factory: every index gets its own store over the shared reader and chunk cache. */
-  /** `sourceEtag`: the ETag the index was built from; reads of its source must answer with it. */
+  /**
+   * The store factory: every index gets its own store over the shared reader and chunk cache.
+   * `sourceEtag`: the ETag the index was built from; reads of its source must answer with it.
+   */
   private makeIndex(id: string, source: OpenedIndex["source"], doc: LindiRefs, splitBytes: number | null | undefined, bytes: number, sourceEtag?: string): OpenedIndex {
     tagRefs(doc, id);
     if (source.kind === "url" && sourceEtag !== undefined && isHttp(source.url)) this.rangeReader.expectEtag(source.url + versionTag(id), sourceEtag);
