@@ -9,7 +9,9 @@ import { setImmediate as nextTurn } from "node:timers/promises";
 import { elementCount } from "../src/hdf5/dtype.ts";
 import { encodeJsonPieces, encodeSlice, readSlice, type SliceResult } from "../src/slices/index.ts";
 import { dataHttpError } from "../src/service/data/errors.ts";
-import { prefetchSelection } from "../src/service/data/prefetch.ts";
+import { BudgetTimeoutError } from "../src/service/data/byteBudget.ts";
+import { planRead, prefetchPlanned } from "../src/service/data/prefetch.ts";
+import { ServiceError } from "../src/service/errors.ts";
 import { safeFilename } from "../src/service/data/headers.ts";
 import { answerIfNotModified, dataAnswerTag, validatorHeaders } from "../src/service/data/validators.ts";
 import { Binary, dataHeaderDoc, dataNotModified, SliceJson, SliceQuery, type SliceQueryT } from "../src/service/data/schemas.ts";
@@ -59,6 +61,10 @@ export default async function sliceRoutes(app: FastifyInstance): Promise<void> {
           400: errorResponse("Malformed parameters, a malformed or out-of-bounds selection, or a group path"),
           406: errorResponse("format=bin/npy of values without a fixed size (use format=json)"),
           413: errorResponse("The selection is over LINDI_SLICE_MAX_ELEMENTS / LINDI_SLICE_MAX_BYTES (the message names the limit); or the source is too large"),
+          503: errorResponse(
+            "The index is still being built, the build queue is full, the service is under pressure, or answers in progress " +
+              "hold LINDI_SLICE_INFLIGHT_BYTES and this one waited LINDI_SLICE_QUEUE_SECONDS (see Retry-After)",
+          ),
         },
       },
     },
@@ -70,11 +76,21 @@ export default async function sliceRoutes(app: FastifyInstance): Promise<void> {
       const format = q.format ?? "json";
       let r: SliceResult;
       let encoded;
+      const limits = { maxElements: config.sliceMaxElements, maxBytes: config.sliceMaxBytes };
+      const plan = planRead(ix, q.path, q.select ?? "", limits);
+      // answers in progress share a memory budget: wait for this one's share (given back when the answer is sent)
+      if (plan && plan.bytes > 0) {
+        let release: () => void;
+        try {
+          release = await data.sliceBudget.acquire(plan.bytes, config.sliceQueueSeconds * 1000);
+        } catch (e) {
+          if (!(e instanceof BudgetTimeoutError)) throw e;
+          throw new ServiceError(503, `too many large /slice answers in progress (LINDI_SLICE_INFLIGHT_BYTES = ${config.sliceInflightBytes} bytes); waited ${config.sliceQueueSeconds} s, retry later`, { "retry-after": "5" });
+        }
+        reply.raw.once("close", release);
+      }
       // neighbouring chunks in parallel merged requests, decoded as they land
-      const plan = prefetchSelection(ix, data.chunkCache, data.rangeReader, q.path, q.select ?? "", {
-        maxElements: config.sliceMaxElements,
-        maxBytes: config.sliceMaxBytes,
-      });
+      if (plan) prefetchPlanned(ix, data.chunkCache, data.rangeReader, plan, limits);
       // a client that leaves stops the chunk reads still to come (one chunk: nothing to stop;
       // making an AbortSignal costs ≈ 8 µs, a tenth of a cached one-chunk read)
       const ac = plan && plan.chunks <= 1 ? undefined : new AbortController();

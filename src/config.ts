@@ -62,6 +62,10 @@ export interface ServiceConfig {
   sliceMaxElements: number;
   /** Most bytes of decoded values one /slice answer may hold (more → 413). */
   sliceMaxBytes: number;
+  /** Decoded bytes of /slice answers produced at once; more wait (bounded by sliceQueueSeconds), bytes. */
+  sliceInflightBytes: number;
+  /** Longest wait for that budget; then 503 + Retry-After, seconds. */
+  sliceQueueSeconds: number;
   /** Bound of the chunk cache shared by all data requests (encoded chunk bytes), bytes. */
   chunkCacheBytes: number;
 
@@ -118,6 +122,8 @@ export function defaultConfig(): ServiceConfig {
     maxRssBytes: 0,
     sliceMaxElements: 4 * 1024 * 1024,
     sliceMaxBytes: 64 * MiB,
+    sliceInflightBytes: 512 * MiB,
+    sliceQueueSeconds: 30,
     chunkCacheBytes: 256 * MiB,
     // ---- precompute jobs and the mirror ----
     jobsDir: null,
@@ -173,6 +179,13 @@ export const ENVIRONMENT: readonly EnvVar[] = [
   // ---- data endpoints (/meta, /chunk, /slice) ----
   { name: "LINDI_SLICE_MAX_ELEMENTS", field: "sliceMaxElements", default: "4194304", description: "most elements one /slice answer may hold; more get 413" },
   { name: "LINDI_SLICE_MAX_BYTES", field: "sliceMaxBytes", default: "64MiB", description: "most bytes of decoded values one /slice answer may hold; more get 413" },
+  {
+    name: "LINDI_SLICE_INFLIGHT_BYTES",
+    field: "sliceInflightBytes",
+    default: "512MiB",
+    description: "decoded bytes of /slice answers produced at once (bounds their memory); later requests wait in arrival order; one larger than this runs alone",
+  },
+  { name: "LINDI_SLICE_QUEUE_SECONDS", field: "sliceQueueSeconds", default: "30", description: "longest wait for that budget; then 503 + Retry-After" },
   { name: "LINDI_CHUNK_CACHE_BYTES", field: "chunkCacheBytes", default: "256MiB", description: "chunk cache shared by /slice requests (LRU, encoded bytes); decoded chunks get a quarter of this more" },
   // ---- precompute jobs and the mirror (src/jobs) ----
   { name: "LINDI_JOBS_DIR", field: "jobsDir", default: "<LINDI_CACHE_DIR>/jobs", description: "precompute job records (JSON, survive restarts)" },
@@ -312,6 +325,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, base: ServiceCo
   // ---- data endpoints (/meta, /chunk, /slice) ----
   int("LINDI_SLICE_MAX_ELEMENTS", "sliceMaxElements", 1);
   bytes("LINDI_SLICE_MAX_BYTES", "sliceMaxBytes", 1);
+  bytes("LINDI_SLICE_INFLIGHT_BYTES", "sliceInflightBytes", 1);
+  int("LINDI_SLICE_QUEUE_SECONDS", "sliceQueueSeconds", 0, 3600);
   bytes("LINDI_CHUNK_CACHE_BYTES", "chunkCacheBytes", 0);
   // ---- precompute jobs and the mirror ----
   const jobsDir = get("LINDI_JOBS_DIR");

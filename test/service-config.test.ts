@@ -52,6 +52,8 @@ test("config: every variable is read", () => {
     LINDI_MAX_RSS_BYTES: "2G",
     LINDI_SLICE_MAX_ELEMENTS: "1000",
     LINDI_SLICE_MAX_BYTES: "1MiB",
+    LINDI_SLICE_INFLIGHT_BYTES: "100MiB",
+    LINDI_SLICE_QUEUE_SECONDS: "7",
     LINDI_CHUNK_CACHE_BYTES: "32MiB",
     LINDI_JOBS_DIR: "/tmp/jobs",
     LINDI_MIRROR_DIR: "/tmp/mirror",
@@ -80,6 +82,8 @@ test("config: every variable is read", () => {
   assert.equal(c.maxRssBytes, 2 * 1024 ** 3);
   assert.equal(c.sliceMaxElements, 1000);
   assert.equal(c.sliceMaxBytes, 1024 ** 2);
+  assert.equal(c.sliceInflightBytes, 100 * 1024 ** 2);
+  assert.equal(c.sliceQueueSeconds, 7);
   assert.equal(c.chunkCacheBytes, 32 * 1024 ** 2);
   assert.equal(c.jobsDir, "/tmp/jobs");
   assert.equal(c.mirrorDir, "/tmp/mirror");
@@ -111,8 +115,10 @@ test("config: every variable is read", () => {
       "LINDI_POOL_SIZE",
       "LINDI_PROBE_TIMEOUT_SECONDS",
       "LINDI_PROBE_TTL_SECONDS",
+      "LINDI_SLICE_INFLIGHT_BYTES",
       "LINDI_SLICE_MAX_BYTES",
       "LINDI_SLICE_MAX_ELEMENTS",
+      "LINDI_SLICE_QUEUE_SECONDS",
       "LOG_LEVEL",
       "PORT",
     ],

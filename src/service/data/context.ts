@@ -40,6 +40,7 @@ import type { LindiService } from "../lindiService.ts";
 import { policyAgent } from "../policyAgent.ts";
 import type { UrlPolicy } from "../urlPolicy.ts";
 import { dataHttpError } from "./errors.ts";
+import { ByteBudget } from "./byteBudget.ts";
 import { directRangeReader, type DirectRangeReader } from "./rangeReader.ts";
 import { TreeIndex } from "./tree.ts";
 
@@ -122,6 +123,8 @@ export class DataContext {
   /** Decoded chunks (a quarter of LINDI_CHUNK_CACHE_BYTES): warm reads skip decompression. */
   readonly decodedCache: DecodedChunkCache;
   readonly externalCache = new ExternalDatasetCache({ max: 64, ttlMs: 10 * 60_000 });
+  /** Decoded bytes of /slice answers in progress (LINDI_SLICE_INFLIGHT_BYTES). */
+  readonly sliceBudget: ByteBudget;
   readonly openSource: SourceOpener;
   private readonly dispatcher: Agent;
   /** Byte ranges of ref URLs (plain Range GETs, no probe; see rangeReader.ts). */
@@ -138,6 +141,7 @@ export class DataContext {
     this.chunkCache = new ChunkCache({ maxBytes: Math.max(1, config.chunkCacheBytes) });
     this.decodedCache = new DecodedChunkCache({ maxBytes: Math.max(1, Math.floor(config.chunkCacheBytes / 4)) });
     this.rangeReader = directRangeReader(this.client);
+    this.sliceBudget = new ByteBudget(deps.config.sliceInflightBytes);
     this.openSource = sourceOpener({ httpClient: this.client });
     const parsedBytes = Math.max(32 * 1024 * 1024, 2 * config.memoryCacheBytes);
     this.parsed = new LRUCache<string, OpenedIndex>({

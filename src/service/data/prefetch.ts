@@ -9,6 +9,8 @@
  *
  * Best effort: anything unusual (external links, scalars, bad selections,
  * selections over the limits) is left to readSlice, which reports errors.
+ * The plan also sizes the answer, for the budget of answers in progress
+ * (byteBudget.ts).
  */
 import { chunkIndicesOf, chunksTouched, product } from "../../slices/external.ts";
 import { datasetInfo, parseSelection, type ChunkCache, type RangeReader, type Selection } from "../../slices/index.ts";
@@ -23,42 +25,68 @@ export interface PrefetchLimits {
   maxChunks?: number;
 }
 
-/** A selection parsed against its dataset's shape, and how many chunks it touches. */
+/** A selection parsed against its dataset's shape, and what reading it takes. */
 export interface PlannedRead {
   selection: Selection;
+  /** Chunks the selection touches. */
   chunks: number;
+  /** Bytes of the decoded answer (8 per element for objects); 0 when readSlice will refuse it (413). */
+  bytes: number;
+  /** The chunk keys' prefix; undefined for external array links (read from the HDF5 file). */
+  arrayPath: string | undefined;
+  chunkShape: number[];
+}
+
+/** Bytes per element of a decoded answer: numpy's item size (`<U` is 4 per character), 8 for objects. */
+function answerItemBytes(dtype: string): number {
+  const m = /^[<>|=]?([a-zA-Z])(\d+)$/.exec(dtype);
+  if (!m) return 8;
+  return (m[1] === "U" ? 4 : 1) * Number(m[2]);
 }
 
 /**
- * Starts fetching the byte-range chunks of `select` that are not cached;
- * returns at once, with the selection parsed when that worked (readSlice can
- * take it instead of parsing the text again).
+ * Parses `select` against the dataset and sizes the read; undefined when
+ * there is nothing to plan (scalars, 0-d) or something is wrong (readSlice
+ * then says what). readSlice can take the parsed selection instead of the text.
  */
-export function prefetchSelection(ix: OpenedIndex, cache: ChunkCache, reader: RangeReader, path: string, select: string, limits: PrefetchLimits): PlannedRead | undefined {
-  let byUrl: Map<string, { offset: number; length: number }[]>;
-  let plan: PlannedRead;
+export function planRead(ix: OpenedIndex, path: string, select: string, limits: PrefetchLimits): PlannedRead | undefined {
   try {
     const info = datasetInfo(ix.doc, path, { store: ix.store });
-    if (info.externalLink || info.scalar || info.shape.length === 0) return undefined;
-    const sel = parseSelection(select, info.shape);
-    const n = chunksTouched(sel, info.chunks);
-    plan = { selection: sel, chunks: n };
-    if (!reader.many || sel.count === 0 || sel.count > limits.maxElements) return plan;
-    const itemsize = Number(/(\d+)$/.exec(info.dtype)?.[1] ?? 8);
-    if (sel.count * itemsize > limits.maxBytes) return plan; // readSlice will refuse it (413)
-    if (n < 2 || n > (limits.maxChunks ?? 65_536)) return plan;
-    byUrl = new Map();
-    for (const idx of product(sel.dims.map((d, i) => chunkIndicesOf(d, info.chunks[i]!)))) {
-      const loc = ix.store.locate(`${info.path}/${idx.join(".")}`);
+    if (info.scalar || info.shape.length === 0) return undefined;
+    const selection = parseSelection(select, info.shape);
+    const itemsize = info.fields ? 8 * info.fields.length : answerItemBytes(info.dtype);
+    const bytes = selection.count * itemsize;
+    const refused = selection.count > limits.maxElements || bytes > limits.maxBytes;
+    return {
+      selection,
+      chunks: chunksTouched(selection, info.chunks),
+      bytes: refused ? 0 : bytes,
+      arrayPath: info.externalLink ? undefined : info.path,
+      chunkShape: info.chunks,
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Starts fetching the byte-range chunks of a planned read that are not cached; returns at once. */
+export function prefetchPlanned(ix: OpenedIndex, cache: ChunkCache, reader: RangeReader, plan: PlannedRead, limits: PrefetchLimits): void {
+  const many = reader.many;
+  if (!many || plan.arrayPath === undefined || plan.bytes === 0) return;
+  if (plan.chunks < 2 || plan.chunks > (limits.maxChunks ?? 65_536)) return;
+  const sel = plan.selection;
+  const byUrl = new Map<string, { offset: number; length: number }[]>();
+  try {
+    for (const idx of product(sel.dims.map((d, i) => chunkIndicesOf(d, plan.chunkShape[i]!)))) {
+      const loc = ix.store.locate(`${plan.arrayPath}/${idx.join(".")}`);
       if (loc?.kind !== "range" || loc.length === 0 || cache.has(loc.url, loc.offset, loc.length)) continue;
       let list = byUrl.get(loc.url);
       if (!list) byUrl.set(loc.url, (list = []));
       list.push({ offset: loc.offset, length: loc.length });
     }
   } catch {
-    return undefined; // readSlice will say what is wrong
+    return; // readSlice will say what is wrong
   }
-  const many = reader.many;
   for (const [url, ranges] of byUrl) {
     if (ranges.length < 2) continue;
     ranges.sort((a, b) => a.offset - b.offset);
@@ -69,7 +97,7 @@ export function prefetchSelection(ix: OpenedIndex, cache: ChunkCache, reader: Ra
     const flush = () => {
       if (batch.length === 0) return;
       const b = batch;
-      void cache.prefetchMany(url, b, (missing, onRange) => many!(url, missing, undefined, onRange));
+      void cache.prefetchMany(url, b, (missing, onRange) => many(url, missing, undefined, onRange));
       batch = [];
       bytes = 0;
     };
@@ -80,5 +108,4 @@ export function prefetchSelection(ix: OpenedIndex, cache: ChunkCache, reader: Ra
     }
     flush();
   }
-  return plan;
 }
