@@ -81,7 +81,7 @@ export default async function chunkRoutes(app: FastifyInstance): Promise<void> {
       }
       const size = c.location.kind === "inline" ? c.location.bytes.byteLength : c.location.length;
       // (If-None-Match is evaluated before Range: a cached whole chunk needs no part of it)
-      const tag = dataAnswerTag(ix, "chunk", { path: req.query.path, key: req.query.key });
+      const tag = dataAnswerTag(ix, "chunk", { path: req.query.path, key: req.query.key }, req.url);
       if (answerIfNotModified(req, reply, tag)) return reply;
       reply.headers(decodeHeaders(c)).header("accept-ranges", "bytes");
       const range = parseRangeHeader(req.headers.range, size);

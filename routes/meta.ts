@@ -48,7 +48,7 @@ export default async function metaRoutes(app: FastifyInstance): Promise<void> {
     },
     async (req, reply) => {
       const ix = await data.open(req.query);
-      const tag = dataAnswerTag(ix, "meta", req.query);
+      const tag = dataAnswerTag(ix, "meta", req.query, req.url);
       if (answerIfNotModified(req, reply, tag)) return reply;
       let node;
       try {

@@ -4,6 +4,7 @@
  * the chunk cache and HTTP client shared by all requests.
  */
 import type { FastifyInstance } from "fastify";
+import type { ServerResponse } from "node:http";
 import { Readable } from "node:stream";
 import { setImmediate as nextTurn } from "node:timers/promises";
 import { elementCount } from "../src/hdf5/dtype.ts";
@@ -27,6 +28,13 @@ async function* pacedJson(r: SliceResult): AsyncGenerator<string> {
     yield piece;
     await nextTurn();
   }
+}
+
+/** The listener that aborts `ac` when the client goes away before the answer is complete. */
+function abortWhenClientLeaves(res: ServerResponse, ac: AbortController): () => void {
+  return () => {
+    if (!res.writableEnded) ac.abort(new Error("client went away"));
+  };
 }
 
 export default async function sliceRoutes(app: FastifyInstance): Promise<void> {
@@ -71,7 +79,7 @@ export default async function sliceRoutes(app: FastifyInstance): Promise<void> {
     async (req, reply) => {
       const q = req.query;
       const ix = await data.open(q);
-      const tag = dataAnswerTag(ix, "slice", q);
+      const tag = dataAnswerTag(ix, "slice", q, req.url);
       if (answerIfNotModified(req, reply, tag)) return reply;
       const format = q.format ?? "json";
       let r: SliceResult;
@@ -94,10 +102,8 @@ export default async function sliceRoutes(app: FastifyInstance): Promise<void> {
       // a client that leaves stops the chunk reads still to come (one chunk: nothing to stop;
       // making an AbortSignal costs ≈ 8 µs, a tenth of a cached one-chunk read)
       const ac = plan && plan.chunks <= 1 ? undefined : new AbortController();
-      const onClose = () => {
-        if (!reply.raw.writableEnded) ac?.abort(new Error("client went away"));
-      };
-      if (ac) reply.raw.once("close", onClose);
+      const onClose = ac ? abortWhenClientLeaves(reply.raw, ac) : undefined;
+      if (onClose) reply.raw.once("close", onClose);
       try {
         r = await readSlice(ix.doc, q.path, plan?.selection ?? q.select ?? "", {
           store: ix.store,
@@ -114,7 +120,7 @@ export default async function sliceRoutes(app: FastifyInstance): Promise<void> {
       } catch (e) {
         throw dataHttpError(e);
       } finally {
-        if (ac) reply.raw.off("close", onClose);
+        if (onClose) reply.raw.off("close", onClose);
       }
       reply.code(200).headers(validatorHeaders(tag));
       if (!encoded) return reply.type("application/json").send(Readable.from(pacedJson(r)));

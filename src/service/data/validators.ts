@@ -14,15 +14,28 @@ import type { OpenedIndex } from "./context.ts";
 /** Bump when an endpoint's output changes for the same index and query: old ETags stop matching. */
 const DATA_ANSWER_VERSION = 1;
 
-/** The opaque part of the ETag of `route`'s answer to `query` over `ix`. */
-export function dataAnswerTag(ix: OpenedIndex, route: string, query: object): string {
+/** Tags computed lately, by index version + route + request URL (a dashboard repeats its requests). */
+const recentTags = new Map<string, string>();
+const RECENT_TAGS_MAX = 4096;
+
+/**
+ * The opaque part of the ETag of `route`'s answer to `query` (parsed from
+ * `requestUrl`) over `ix`.
+ */
+export function dataAnswerTag(ix: OpenedIndex, route: string, query: object, requestUrl: string): string {
+  const memo = `${ix.id}\n${route}\n${requestUrl}`;
+  let tag = recentTags.get(memo);
+  if (tag !== undefined) return tag;
   const params = Object.entries(query)
     .filter(([, v]) => v !== undefined)
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return createHash("sha256")
+  tag = createHash("sha256")
     .update(JSON.stringify([DATA_ANSWER_VERSION, ix.id, route, params]))
     .digest("base64url")
     .slice(0, 32);
+  if (recentTags.size >= RECENT_TAGS_MAX) recentTags.clear();
+  recentTags.set(memo, tag);
+  return tag;
 }
 
 /** The headers of a successful answer named by `tag` (errors get neither). */
