@@ -10,7 +10,7 @@ import { setImmediate as nextTurn } from "node:timers/promises";
 import { elementCount } from "../src/hdf5/dtype.ts";
 import { encodeJsonPieces, encodeSlice, readSlice, type SliceResult } from "../src/slices/index.ts";
 import { dataHttpError } from "../src/service/data/errors.ts";
-import { BudgetTimeoutError } from "../src/service/data/byteBudget.ts";
+import { BudgetTimeoutError, type ByteBudget } from "../src/service/data/byteBudget.ts";
 import { planRead, prefetchPlanned } from "../src/service/data/prefetch.ts";
 import { ServiceError } from "../src/service/errors.ts";
 import { safeFilename } from "../src/service/data/headers.ts";
@@ -28,6 +28,48 @@ async function* pacedJson(r: SliceResult): AsyncGenerator<string> {
     yield piece;
     await nextTurn();
   }
+}
+
+/**
+ * Waits for `bytes` of the budget of answers in progress; the share goes back
+ * when the response closes (sent, failed or abandoned). False when the client
+ * left while waiting (its place in the queue is given up); 503 after the
+ * configured wait.
+ */
+async function takeBudgetShare(
+  budget: ByteBudget,
+  bytes: number,
+  res: ServerResponse,
+  config: { sliceInflightBytes: number; sliceQueueSeconds: number },
+): Promise<boolean> {
+  const now = budget.tryAcquire(bytes);
+  if (now) {
+    res.once("close", now);
+    return true;
+  }
+  const left = new AbortController();
+  const onClose = () => left.abort(new Error("client went away"));
+  res.once("close", onClose);
+  let release: () => void;
+  try {
+    release = await budget.acquire(bytes, config.sliceQueueSeconds * 1000, left.signal);
+  } catch (e) {
+    res.off("close", onClose);
+    if (left.signal.aborted) return false;
+    if (!(e instanceof BudgetTimeoutError)) throw e;
+    throw new ServiceError(
+      503,
+      `too many large /slice answers in progress (LINDI_SLICE_INFLIGHT_BYTES = ${config.sliceInflightBytes} bytes); waited ${config.sliceQueueSeconds} s, retry later`,
+      { "retry-after": "5" },
+    );
+  }
+  res.off("close", onClose);
+  if (left.signal.aborted) {
+    release();
+    return false;
+  }
+  res.once("close", release);
+  return true;
 }
 
 /** The listener that aborts `ac` when the client goes away before the answer is complete. */
@@ -88,14 +130,8 @@ export default async function sliceRoutes(app: FastifyInstance): Promise<void> {
       const plan = planRead(ix, q.path, q.select ?? "", limits);
       // answers in progress share a memory budget: wait for this one's share (given back when the answer is sent)
       if (plan && plan.bytes > 0) {
-        let release: () => void;
-        try {
-          release = await data.sliceBudget.acquire(plan.bytes, config.sliceQueueSeconds * 1000);
-        } catch (e) {
-          if (!(e instanceof BudgetTimeoutError)) throw e;
-          throw new ServiceError(503, `too many large /slice answers in progress (LINDI_SLICE_INFLIGHT_BYTES = ${config.sliceInflightBytes} bytes); waited ${config.sliceQueueSeconds} s, retry later`, { "retry-after": "5" });
-        }
-        reply.raw.once("close", release);
+        const released = await takeBudgetShare(data.sliceBudget, plan.bytes, reply.raw, config);
+        if (!released) return reply; // the client left while waiting: nobody to answer
       }
       // neighbouring chunks in parallel merged requests, decoded as they land
       if (plan) prefetchPlanned(ix, data.chunkCache, data.rangeReader, plan, limits);

@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
+import { request } from "undici";
 import { BudgetTimeoutError, ByteBudget } from "../src/service/data/byteBudget.ts";
 import { startCorpusService, type CorpusService } from "./support/corpusService.ts";
 import { call, testConfig } from "./support/service.ts";
@@ -38,6 +39,23 @@ test("ByteBudget: shares up to the total, first come first served, capped shares
   assert.equal(b.inUse, 0);
   assert.equal(b.waiting, 0);
   assert.throws(() => new ByteBudget(0), RangeError);
+});
+
+test("ByteBudget: a waiter whose caller leaves gives up its place; tryAcquire never overtakes", async () => {
+  const b = new ByteBudget(100);
+  const held = b.tryAcquire(80)!;
+  assert.equal(b.tryAcquire(30), undefined, "does not fit");
+  const gone = new AbortController();
+  const leaving = b.acquire(50, 10_000, gone.signal);
+  const next = b.acquire(20, 10_000);
+  assert.equal(b.tryAcquire(10), undefined, "fits, but two are waiting");
+  gone.abort(new Error("client went away"));
+  await assert.rejects(leaving, /client went away/);
+  (await next)(); // served once the one ahead of it left
+  assert.equal(b.waiting, 0);
+  held();
+  assert.equal(b.inUse, 0);
+  await assert.rejects(b.acquire(1, 10, AbortSignal.abort(new Error("already gone"))), /already gone/);
 });
 
 const REL = "synthetic/paged.h5"; // d0, d1, d3, d4: 3,000 float64 each (24,000 bytes), 6 chunks
@@ -90,6 +108,29 @@ test("/slice: a wait longer than LINDI_SLICE_QUEUE_SECONDS is a 503 with Retry-A
   } finally {
     svc.origin.setFaults({});
   }
+});
+
+test("/slice: a client that leaves while waiting gives its place up (no share is kept for it)", async () => {
+  svc.origin.setFaults({ latencyMs: 600 });
+  try {
+    const budget = svc.app.lindiData.sliceBudget;
+    svc.app.lindiData.clearCaches(); // the datasets were read by the tests above
+    const first = call(svc.base, `/slice?url=${src}&path=/d3&select=0:2999&format=bin`);
+    await new Promise((r) => setTimeout(r, 100));
+    const gone = new AbortController();
+    const second = request(`${svc.base}/slice?url=${src}&path=/d4&select=0:2999&format=bin`, { signal: gone.signal });
+    for (let i = 0; i < 100 && budget.waiting === 0; i++) await new Promise((r) => setTimeout(r, 5));
+    assert.equal(budget.waiting, 1, "the second waits");
+    gone.abort();
+    await assert.rejects(second);
+    for (let i = 0; i < 100 && budget.waiting > 0; i++) await new Promise((r) => setTimeout(r, 5));
+    assert.equal(budget.waiting, 0, "its place was given up before the first finished");
+    assert.equal((await first).status, 200);
+    assert.equal(budget.inUse, 0, "every share given back");
+  } finally {
+    svc.origin.setFaults({});
+  }
+  assert.equal((await call(svc.base, `/slice?url=${src}&path=/d4&select=0:10&format=bin`)).status, 200);
 });
 
 test("/slice: an answer larger than the whole budget still runs (alone)", async () => {

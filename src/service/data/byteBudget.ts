@@ -40,33 +40,47 @@ export class ByteBudget {
     return this.queue.length;
   }
 
+  /** Takes `bytes` at once when they fit and nobody waits; else undefined (nothing taken). */
+  tryAcquire(bytes: number): (() => void) | undefined {
+    const share = Math.min(Math.max(0, Math.ceil(bytes)), this.total);
+    if (this.queue.length > 0 || this.used + share > this.total) return undefined;
+    this.used += share;
+    return this.releaser(share);
+  }
+
   /**
    * Takes `bytes` (at most the whole budget); resolves with the function that
    * gives them back (call it once; later calls do nothing). Rejects with
-   * BudgetTimeoutError after `timeoutMs` of waiting.
+   * BudgetTimeoutError after `timeoutMs` of waiting, or with the signal's
+   * reason when it aborts first (the caller went away: its place is given up).
    */
-  acquire(bytes: number, timeoutMs: number): Promise<() => void> {
+  acquire(bytes: number, timeoutMs: number, signal?: AbortSignal): Promise<() => void> {
     const share = Math.min(Math.max(0, Math.ceil(bytes)), this.total);
-    const release = this.releaser(share);
+    if (signal?.aborted) return Promise.reject(signal.reason);
     // first come, first served: nobody overtakes a waiter
-    if (this.queue.length === 0 && this.used + share <= this.total) {
-      this.used += share;
-      return Promise.resolve(release);
-    }
+    const now = this.tryAcquire(share);
+    if (now) return Promise.resolve(now);
+    const release = this.releaser(share);
     return new Promise((resolve, reject) => {
+      const leave = (error: unknown) => {
+        clearTimeout(timer);
+        signal?.removeEventListener("abort", onAbort);
+        const i = this.queue.indexOf(waiter);
+        if (i >= 0) this.queue.splice(i, 1);
+        reject(error);
+        this.grantWaiting(); // the one leaving may have been blocking smaller requests behind it
+      };
+      const onAbort = () => leave(signal!.reason);
       const waiter: Waiter = {
         bytes: share,
         grant: () => {
           clearTimeout(timer);
+          signal?.removeEventListener("abort", onAbort);
           resolve(release);
         },
       };
-      const timer = setTimeout(() => {
-        const i = this.queue.indexOf(waiter);
-        if (i >= 0) this.queue.splice(i, 1);
-        reject(new BudgetTimeoutError(timeoutMs, share));
-        this.grantWaiting(); // the head may have been the one blocking smaller requests behind it
-      }, timeoutMs);
+      const timer = setTimeout(() => leave(new BudgetTimeoutError(timeoutMs, share)), timeoutMs);
+      signal?.addEventListener("abort", onAbort, { once: true });
       this.queue.push(waiter);
     });
   }
