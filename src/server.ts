@@ -192,6 +192,7 @@ export async function buildServer(config: ServiceConfig, deps: ServerDeps = {}):
 
   const cacheRef: { cache?: TieredCache } = {};
   let service: LindiService | undefined;
+  let data: DataContext | undefined;
   const metrics = createMetrics({
     queueDepth: () => service?.builds.queued ?? 0,
     running: () => service?.builds.running ?? 0,
@@ -200,6 +201,12 @@ export async function buildServer(config: ServiceConfig, deps: ServerDeps = {}):
       memoryEntries: cacheRef.cache?.memory.entries ?? 0,
       diskBytes: cacheRef.cache?.disk.bytes ?? 0,
       diskEntries: cacheRef.cache?.disk.entries ?? 0,
+    }),
+    data: () => ({
+      sliceBytes: data?.sliceBudget.inUse ?? 0,
+      sliceWaiting: data?.sliceBudget.waiting ?? 0,
+      encodedChunkBytes: data?.chunkCache.size ?? 0,
+      decodedChunkBytes: data?.decodedCache.size ?? 0,
     }),
   });
   const cache = await TieredCache.open({
@@ -226,7 +233,7 @@ export async function buildServer(config: ServiceConfig, deps: ServerDeps = {}):
   });
   app.decorate("lindi", { config, service, cache, metrics } satisfies ServiceContext);
   // ---- data endpoints (/meta, /chunk, /slice): shared HTTP client, chunk cache, parsed indexes ----
-  const data = new DataContext({ config, service, policy, log: app.log });
+  data = new DataContext({ config, service, policy, log: app.log });
   app.decorate("lindiData", data);
 
   // ---- cross-cutting: request ids, metrics, errors ----------------------------

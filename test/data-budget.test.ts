@@ -121,6 +121,9 @@ test("/slice: a client that leaves while waiting gives its place up (no share is
     const second = request(`${svc.base}/slice?url=${src}&path=/d4&select=0:2999&format=bin`, { signal: gone.signal });
     for (let i = 0; i < 100 && budget.waiting === 0; i++) await new Promise((r) => setTimeout(r, 5));
     assert.equal(budget.waiting, 1, "the second waits");
+    const metrics = (await call(svc.base, "/metrics")).body.toString();
+    assert.match(metrics, /^lindi_slice_waiting 1$/m);
+    assert.match(metrics, /^lindi_slice_inflight_bytes 23992$/m);
     gone.abort();
     await assert.rejects(second);
     for (let i = 0; i < 100 && budget.waiting > 0; i++) await new Promise((r) => setTimeout(r, 5));
@@ -131,6 +134,10 @@ test("/slice: a client that leaves while waiting gives its place up (no share is
     svc.origin.setFaults({});
   }
   assert.equal((await call(svc.base, `/slice?url=${src}&path=/d4&select=0:10&format=bin`)).status, 200);
+  const after = (await call(svc.base, "/metrics")).body.toString();
+  assert.match(after, /^lindi_slice_inflight_bytes 0$/m);
+  assert.ok(Number(/^lindi_chunk_cache_bytes\{kind="encoded"\} (\d+)$/m.exec(after)?.[1]) > 0, "chunks cached");
+  assert.ok(Number(/^lindi_chunk_cache_bytes\{kind="decoded"\} (\d+)$/m.exec(after)?.[1]) > 0, "decoded chunks cached");
 });
 
 test("/slice: an answer larger than the whole budget still runs (alone)", async () => {

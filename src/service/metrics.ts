@@ -23,12 +23,17 @@ export interface ServiceMetrics {
   cacheEntries: Gauge<"tier">;
   httpRequests: Counter<"route" | "method" | "status">;
   httpSeconds: Histogram<"route" | "method">;
+  sliceInflightBytes: Gauge;
+  sliceWaiting: Gauge;
+  chunkCacheBytes: Gauge<"kind">;
 }
 
 export interface MetricsSources {
   queueDepth(): number;
   running(): number;
   cache(): { memoryBytes: number; memoryEntries: number; diskBytes: number; diskEntries: number };
+  /** The data endpoints' state (zeros before they exist). */
+  data(): { sliceBytes: number; sliceWaiting: number; encodedChunkBytes: number; decodedChunkBytes: number };
 }
 
 export function createMetrics(sources: MetricsSources, opts: { defaultMetrics?: boolean } = {}): ServiceMetrics {
@@ -123,6 +128,33 @@ export function createMetrics(sources: MetricsSources, opts: { defaultMetrics?: 
       help: "HTTP requests answered, by route, method and status",
       labelNames: ["route", "method", "status"] as const,
       registers,
+    }),
+    sliceInflightBytes: new Gauge({
+      name: "lindi_slice_inflight_bytes",
+      help: "Decoded bytes of /slice answers in progress (bounded by LINDI_SLICE_INFLIGHT_BYTES)",
+      registers,
+      collect() {
+        this.set(sources.data().sliceBytes);
+      },
+    }),
+    sliceWaiting: new Gauge({
+      name: "lindi_slice_waiting",
+      help: "/slice requests waiting for a share of LINDI_SLICE_INFLIGHT_BYTES",
+      registers,
+      collect() {
+        this.set(sources.data().sliceWaiting);
+      },
+    }),
+    chunkCacheBytes: new Gauge({
+      name: "lindi_chunk_cache_bytes",
+      help: "Bytes held by the data endpoints' chunk caches: encoded (as fetched) and decoded",
+      labelNames: ["kind"] as const,
+      registers,
+      collect() {
+        const d = sources.data();
+        this.set({ kind: "encoded" }, d.encodedChunkBytes);
+        this.set({ kind: "decoded" }, d.decodedChunkBytes);
+      },
     }),
     httpSeconds: new Histogram({
       name: "lindi_http_request_duration_seconds",
