@@ -14,7 +14,8 @@
  *   both     first warmed up with 2000 one-chunk reads elsewhere in the file (a running
  *            service has compiled its request path; caches are cleared afterwards)
  *
- * Medians of --runs runs (default 7; warm: 15 reads per run). Targets: warm within 1.5x of local, cold at 20 ms within 3x.
+ * Medians of --runs runs (default 7; warm: 15 reads per run); local and service take
+ * turns run by run. Targets: warm within 1.5x of local, cold at 20 ms within 3x.
  *
  * Run: npx tsx bench/slice.ts [--runs 7] [--markdown]
  */
@@ -146,9 +147,12 @@ async function main(): Promise<void> {
     await origin.setFaults(faults);
     for (const c of CASES) {
       const q = `/slice?url=${url}&path=${DATASET}&select=${c.select}&format=bin`;
-      // local
+      // local and service take turns, run by run, so that a drift of this machine's speed
+      // during the cell shows on both sides
       const localCold: number[] = [];
       const localWarm: number[] = [];
+      const cold: number[] = [];
+      const warm: number[] = [];
       for (let r = 0; r < RUNS; r++) {
         const t0 = performance.now();
         const f = new h5wasm.File("/local_copy.h5", "r");
@@ -161,11 +165,7 @@ async function main(): Promise<void> {
           localWarm.push(performance.now() - t1);
         }
         f.close();
-      }
-      // service
-      const cold: number[] = [];
-      const warm: number[] = [];
-      for (let r = 0; r < RUNS; r++) {
+
         app.lindiData.clearCaches();
         cold.push(await get(q));
         await get(q);
