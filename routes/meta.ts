@@ -49,14 +49,16 @@ export default async function metaRoutes(app: FastifyInstance): Promise<void> {
     async (req, reply) => {
       const ix = await data.open(req.query);
       const tag = dataAnswerTag(ix, "meta", req.query, req.url);
-      if (answerIfNotModified(req, reply, tag)) return reply;
+      if (answerIfNotModified(req, reply, tag, true)) return reply;
       let node;
       try {
         node = describePath(ix, req.query.path ?? "/", { depth: req.query.depth ?? 1, maxNodes: MAX_META_NODES });
       } catch (e) {
         throw dataHttpError(e);
       }
-      return reply.code(200).headers(validatorHeaders(tag)).type("application/json").send(JSON.stringify(node));
+      // JSON through reply.compress: gzipped when large and accepted (src/service/data/compression.ts)
+      reply.code(200).headers(validatorHeaders(tag, true)).type("application/json").compress(JSON.stringify(node));
+      return reply;
     },
   );
 }

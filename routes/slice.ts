@@ -122,7 +122,7 @@ export default async function sliceRoutes(app: FastifyInstance): Promise<void> {
       const q = req.query;
       const ix = await data.open(q);
       const tag = dataAnswerTag(ix, "slice", q, req.url);
-      if (answerIfNotModified(req, reply, tag)) return reply;
+      if (answerIfNotModified(req, reply, tag, true)) return reply;
       const format = q.format ?? "json";
       let r: SliceResult;
       let encoded;
@@ -158,16 +158,21 @@ export default async function sliceRoutes(app: FastifyInstance): Promise<void> {
       } finally {
         if (onClose) reply.raw.off("close", onClose);
       }
-      reply.code(200).headers(validatorHeaders(tag));
-      if (!encoded) return reply.type("application/json").send(Readable.from(pacedJson(r)));
-      if (format === "json") reply.type("application/json");
-      else {
-        // fixed-size dtypes only here: plain ASCII
-        reply.headers({ "x-dtype": r.dtype, "x-shape": r.shape.join(","), ...encoded.headers });
-        reply.type("application/octet-stream");
-        if (format === "npy") reply.header("content-disposition", `attachment; filename="${safeFilename(r.path.slice(r.path.lastIndexOf("/") + 1), ".npy")}"`);
+      reply.code(200).headers(validatorHeaders(tag, true));
+      // JSON goes through reply.compress: gzipped when large and accepted (src/service/data/compression.ts)
+      if (!encoded) {
+        reply.type("application/json").compress(Readable.from(pacedJson(r)));
+        return reply;
       }
       const body = Buffer.from(encoded.body.buffer, encoded.body.byteOffset, encoded.body.byteLength);
+      if (format === "json") {
+        reply.type("application/json").compress(body);
+        return reply;
+      }
+      // fixed-size dtypes only here: plain ASCII
+      reply.headers({ "x-dtype": r.dtype, "x-shape": r.shape.join(","), ...encoded.headers });
+      reply.type("application/octet-stream");
+      if (format === "npy") reply.header("content-disposition", `attachment; filename="${safeFilename(r.path.slice(r.path.lastIndexOf("/") + 1), ".npy")}"`);
       return reply.send(body);
     },
   );

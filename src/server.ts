@@ -10,6 +10,7 @@
 import { randomUUID } from "node:crypto";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from "fastify";
 import fastifySwagger from "@fastify/swagger";
+import fastifyCompress from "@fastify/compress";
 import fastifyCors from "@fastify/cors";
 import underPressure from "@fastify/under-pressure";
 import type { ServiceConfig } from "./config.ts";
@@ -29,6 +30,7 @@ import healthRoutes from "../routes/health.ts";
 import metricsRoutes from "../routes/metrics.ts";
 import docsRoutes from "../routes/docs.ts";
 // ---- data endpoints (/meta, /chunk, /slice) ----
+import { JSON_COMPRESSION } from "./service/data/compression.ts";
 import { DataContext } from "./service/data/context.ts";
 import metaRoutes from "../routes/meta.ts";
 import chunkRoutes from "../routes/chunk.ts";
@@ -286,6 +288,9 @@ export async function buildServer(config: ServiceConfig, deps: ServerDeps = {}):
       maxAge: 24 * 3600,
     });
   }
+
+  // ---- compression of large JSON answers: routes opt in (src/service/data/compression.ts) ----
+  await app.register(fastifyCompress, { global: false, ...JSON_COMPRESSION });
 
   // ---- load shedding (not on /healthz and /metrics) ---------------------------
   await app.register(underPressure, {

@@ -38,14 +38,18 @@ export function dataAnswerTag(ix: OpenedIndex, route: string, query: object, req
   return tag;
 }
 
-/** The headers of a successful answer named by `tag` (errors get neither). */
-export function validatorHeaders(tag: string): Record<string, string> {
-  return { etag: `"${tag}"`, "cache-control": "public, no-cache" };
+/**
+ * The headers of a successful answer named by `tag` (errors get neither).
+ * `weak`: for answers that may be sent gzipped (the same tag then names
+ * equivalent, not byte-identical, representations).
+ */
+export function validatorHeaders(tag: string, weak = false): Record<string, string> {
+  return { etag: `${weak ? "W/" : ""}"${tag}"`, "cache-control": "public, no-cache" };
 }
 
 /** When the request's If-None-Match names the answer: 304 sent, true returned (the caller stops). */
-export function answerIfNotModified(req: FastifyRequest, reply: FastifyReply, tag: string): boolean {
+export function answerIfNotModified(req: FastifyRequest, reply: FastifyReply, tag: string, weak = false): boolean {
   if (!matchesIfNoneMatch(req.headers["if-none-match"], tag)) return false;
-  void reply.code(304).headers(validatorHeaders(tag)).send();
+  void reply.code(304).headers(validatorHeaders(tag, weak)).send();
   return true;
 }
