@@ -131,7 +131,10 @@ export default async function sliceRoutes(app: FastifyInstance): Promise<void> {
       // answers in progress share a memory budget: wait for this one's share (given back when the answer is sent)
       if (plan && plan.bytes > 0) {
         const released = await takeBudgetShare(data.sliceBudget, plan.bytes, reply.raw, config);
-        if (!released) return reply; // the client left while waiting: nobody to answer
+        if (!released) {
+          reply.hijack(); // the client left while waiting: nobody to answer
+          return;
+        }
       }
       // neighbouring chunks in parallel merged requests, decoded as they land
       if (plan) prefetchPlanned(ix, data.chunkCache, data.rangeReader, plan, limits);
