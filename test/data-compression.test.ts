@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { gunzipSync } from "node:zlib";
 import { after, before, test } from "node:test";
+import { request } from "undici";
 import { JSON_COMPRESS_THRESHOLD } from "../src/service/data/compression.ts";
 import { startCorpusService, type CorpusService } from "./support/corpusService.ts";
 import { call, testConfig } from "./support/service.ts";
@@ -58,4 +59,21 @@ test("binary answers, small answers and chunks are never compressed", async () =
   const chunk = await call(svc.base, `/chunk?url=${u("synthetic/paged.h5")}&path=/d0&key=0`, GZIP);
   assert.equal(chunk.status, 200);
   assert.equal(chunk.headers["content-encoding"], undefined);
+});
+
+test("a client that drops a gzipped streamed answer midway: the service stays up and gives the memory back", async () => {
+  const q = `/slice?url=${u("synthetic/chunk_index_latest.h5")}&path=/fixed_array_many&select=0:200000&format=json`;
+  const gone = new AbortController();
+  const res = await request(`${svc.base}${q}`, { headers: GZIP, signal: gone.signal });
+  assert.equal(res.statusCode, 200);
+  assert.equal(res.headers["content-encoding"], "gzip");
+  for await (const _piece of res.body) {
+    gone.abort(); // after the first piece
+    break;
+  }
+  const budget = svc.app.lindiData.sliceBudget;
+  for (let i = 0; i < 200 && budget.inUse > 0; i++) await new Promise((r) => setTimeout(r, 10));
+  assert.equal(budget.inUse, 0);
+  const again = await call(svc.base, `/slice?url=${u("synthetic/paged.h5")}&path=/d1&select=0:5&format=json`, GZIP);
+  assert.equal(again.status, 200);
 });
