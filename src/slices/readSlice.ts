@@ -393,8 +393,8 @@ function convertDtype(data: SliceData, d: ParsedDtype, opts: ReadSliceOptions): 
   return { data, dtype: d.str };
 }
 
-function outputItemBytes(d: ParsedDtype, fields: CompoundField[] | undefined, opts: ReadSliceOptions): number {
-  if (fields) return 8 * Math.max(1, fields.length);
+function outputItemBytes(d: ParsedDtype | undefined, fields: CompoundField[] | undefined, opts: Pick<ReadSliceOptions, "dtype">): number {
+  if (fields || !d) return 8 * Math.max(1, fields?.length ?? 1);
   if (d.kind === "O") return 8;
   if (d.kind === "f" && d.itemsize === 2 && opts.dtype === "safe") return 4;
   return d.itemsize;
@@ -527,7 +527,13 @@ function normalizeData(raw: unknown, d: ParsedDtype): { data: SliceData; bytes?:
 
 // ---------------------------------------------------------------------------------------
 
-function checkLimits(sel: Selection, itemBytes: number, chunks: number, opts: ReadSliceOptions): void {
+/** Bytes per element of readSlice's answer for this dataset (8 per object or compound field). */
+export function answerItemBytes(info: Pick<DatasetInfo, "dtype" | "fields">, dtype: ReadSliceOptions["dtype"] = "native"): number {
+  return outputItemBytes(info.fields ? undefined : parseDtype(info.dtype), info.fields, { dtype });
+}
+
+/** Throws SliceTooLargeError when a selection needs more than the limits allow (readSlice's 413s). */
+export function checkSliceLimits(sel: Selection, itemBytes: number, chunks: number, opts: SliceLimits): void {
   const maxElements = opts.maxElements ?? DEFAULT_SLICE_LIMITS.maxElements;
   const maxBytes = opts.maxBytes ?? DEFAULT_SLICE_LIMITS.maxBytes;
   const maxChunks = opts.maxChunks ?? DEFAULT_SLICE_LIMITS.maxChunks;
@@ -604,7 +610,7 @@ export async function readSlice(doc: LindiRefs, path: string, selection: string 
   if (sel.dims.length !== info.shape.length) throw new Error(`selection has ${sel.dims.length} dimensions, the dataset ${info.shape.length}`);
 
   const chunks = sel.count === 0 ? 0 : info.scalar ? 1 : chunksTouched(sel, meta.zarray.chunks);
-  checkLimits(sel, outputItemBytes(d, info.fields, opts), chunks, opts);
+  checkSliceLimits(sel, outputItemBytes(d, info.fields, opts), chunks, opts);
   opts.signal?.throwIfAborted();
 
   let data: SliceData;

@@ -13,16 +13,25 @@
  * (byteBudget.ts).
  */
 import { chunkIndicesOf, chunksTouched, product } from "../../slices/external.ts";
-import { datasetInfo, parseSelection, type ChunkCache, type RangeReader, type Selection } from "../../slices/index.ts";
+import {
+  answerItemBytes,
+  checkSliceLimits,
+  datasetInfo,
+  parseSelection,
+  SliceTooLargeError,
+  type ChunkCache,
+  type RangeReader,
+  type Selection,
+  type SliceLimits,
+} from "../../slices/index.ts";
 import type { OpenedIndex } from "./context.ts";
 
 const MIN_REQUEST_BYTES = 256 * 1024;
 const MAX_PARALLEL = 16;
 
-export interface PrefetchLimits {
-  maxElements: number;
-  maxBytes: number;
-  maxChunks?: number;
+/** readSlice's limits, and its dtype mode (which sizes float16 answers). */
+export interface PrefetchLimits extends SliceLimits {
+  dtype?: "native" | "safe";
 }
 
 /** A selection parsed against its dataset's shape, and what reading it takes. */
@@ -30,18 +39,11 @@ export interface PlannedRead {
   selection: Selection;
   /** Chunks the selection touches. */
   chunks: number;
-  /** Bytes of the decoded answer (8 per element for objects); 0 when readSlice will refuse it (413). */
+  /** Bytes of the decoded answer (as readSlice counts them); 0 when readSlice will refuse it (413). */
   bytes: number;
   /** The chunk keys' prefix; undefined for external array links (read from the HDF5 file). */
   arrayPath: string | undefined;
   chunkShape: number[];
-}
-
-/** Bytes per element of a decoded answer: numpy's item size (`<U` is 4 per character), 8 for objects. */
-function answerItemBytes(dtype: string): number {
-  const m = /^[<>|=]?([a-zA-Z])(\d+)$/.exec(dtype);
-  if (!m) return 8;
-  return (m[1] === "U" ? 4 : 1) * Number(m[2]);
 }
 
 /**
@@ -54,13 +56,19 @@ export function planRead(ix: OpenedIndex, path: string, select: string, limits: 
     const info = datasetInfo(ix.doc, path, { store: ix.store });
     if (info.scalar || info.shape.length === 0) return undefined;
     const selection = parseSelection(select, info.shape);
-    const itemsize = info.fields ? 8 * info.fields.length : answerItemBytes(info.dtype);
-    const bytes = selection.count * itemsize;
-    const refused = selection.count > limits.maxElements || bytes > limits.maxBytes;
+    const itemBytes = answerItemBytes(info, limits.dtype);
+    const chunks = chunksTouched(selection, info.chunks);
+    let refused = false;
+    try {
+      checkSliceLimits(selection, itemBytes, chunks, limits);
+    } catch (e) {
+      if (!(e instanceof SliceTooLargeError)) throw e;
+      refused = true;
+    }
     return {
       selection,
-      chunks: chunksTouched(selection, info.chunks),
-      bytes: refused ? 0 : bytes,
+      chunks,
+      bytes: refused ? 0 : selection.count * itemBytes,
       arrayPath: info.externalLink ? undefined : info.path,
       chunkShape: info.chunks,
     };
@@ -70,10 +78,10 @@ export function planRead(ix: OpenedIndex, path: string, select: string, limits: 
 }
 
 /** Starts fetching the byte-range chunks of a planned read that are not cached; returns at once. */
-export function prefetchPlanned(ix: OpenedIndex, cache: ChunkCache, reader: RangeReader, plan: PlannedRead, limits: PrefetchLimits): void {
+export function prefetchPlanned(ix: OpenedIndex, cache: ChunkCache, reader: RangeReader, plan: PlannedRead): void {
   const many = reader.many;
-  if (!many || plan.arrayPath === undefined || plan.bytes === 0) return;
-  if (plan.chunks < 2 || plan.chunks > (limits.maxChunks ?? 65_536)) return;
+  // (bytes 0: over a limit, readSlice refuses it)
+  if (!many || plan.arrayPath === undefined || plan.bytes === 0 || plan.chunks < 2) return;
   const sel = plan.selection;
   const byUrl = new Map<string, { offset: number; length: number }[]>();
   try {
