@@ -7,6 +7,7 @@
  * the nodes of a chunk index level all at once, and writers such as h5py put
  * sibling B-tree nodes next to each other.
  */
+import { groupNearbyRanges } from "./rangeGroups.ts";
 import type { ByteSource } from "./byteSource.ts";
 
 export interface CoalescingOptions {
@@ -23,7 +24,7 @@ export interface CoalescingStats {
 }
 
 interface Pending {
-  offset: number;
+  start: number;
   end: number;
   resolve: (b: Uint8Array) => void;
   reject: (e: unknown) => void;
@@ -51,7 +52,7 @@ export class CoalescingByteSource implements ByteSource {
   read(offset: number, length: number): Promise<Uint8Array> {
     this.stats.reads++;
     return new Promise<Uint8Array>((resolve, reject) => {
-      this.pending.push({ offset, end: offset + Math.max(0, length), resolve, reject });
+      this.pending.push({ start: offset, end: offset + Math.max(0, length), resolve, reject });
       if (!this.scheduled) {
         this.scheduled = true;
         // after the current turn: every read issued by code running now joins this batch
@@ -66,23 +67,9 @@ export class CoalescingByteSource implements ByteSource {
 
   private flush(): void {
     this.scheduled = false;
-    const batch = this.pending.sort((a, b) => a.offset - b.offset || a.end - b.end);
+    const batch = this.pending;
     this.pending = [];
-    let group: Pending[] = [];
-    let start = 0;
-    let end = 0;
-    for (const p of batch) {
-      if (group.length > 0 && p.offset <= end + this.gap && Math.max(end, p.end) - start <= this.maxBytes) {
-        group.push(p);
-        end = Math.max(end, p.end);
-        continue;
-      }
-      if (group.length > 0) this.readGroup(group, start, end);
-      group = [p];
-      start = p.offset;
-      end = p.end;
-    }
-    if (group.length > 0) this.readGroup(group, start, end);
+    for (const g of groupNearbyRanges(batch, this.gap, this.maxBytes)) this.readGroup(g.members, g.start, g.end);
   }
 
   private readGroup(group: Pending[], start: number, end: number): void {
@@ -95,7 +82,7 @@ export class CoalescingByteSource implements ByteSource {
         }
         // each caller owns its bytes (readers may decode in place); a short read (end of file)
         // leaves each the bytes that exist, as the source would
-        for (const p of group) p.resolve(bytes.slice(Math.min(p.offset - start, bytes.byteLength), Math.min(p.end - start, bytes.byteLength)));
+        for (const p of group) p.resolve(bytes.slice(Math.min(p.start - start, bytes.byteLength), Math.min(p.end - start, bytes.byteLength)));
       },
       (e: unknown) => {
         for (const p of group) p.reject(e);

@@ -1,4 +1,5 @@
 import type { ByteSource } from "./byteSource.ts";
+import { groupNearbyRanges } from "./rangeGroups.ts";
 import {
   HttpSourceError,
   OriginError,
@@ -172,18 +173,9 @@ export class HttpByteSource implements ByteSource {
       return { i, start: r.offset, end: Math.max(r.offset, Math.min(r.offset + r.length, this._size)) };
     });
     const out: Uint8Array[] = new Array(ranges.length);
-    const live = items.filter((it) => it.end > it.start).sort((a, b) => a.start - b.start || a.end - b.end);
+    const live = items.filter((it) => it.end > it.start);
     for (const it of items) if (it.end <= it.start) out[it.i] = new Uint8Array(0);
-    const groups: { start: number; end: number; members: typeof live }[] = [];
-    for (const it of live) {
-      const g = groups[groups.length - 1];
-      if (g && it.start <= g.end + this.coalesceGap && Math.max(g.end, it.end) - g.start <= this.coalesceMax) {
-        g.end = Math.max(g.end, it.end);
-        g.members.push(it);
-      } else {
-        groups.push({ start: it.start, end: it.end, members: [it] });
-      }
-    }
+    const groups = groupNearbyRanges(live, this.coalesceGap, this.coalesceMax);
     await Promise.all(
       groups.map(async (g) => {
         const bytes = await this.read(g.start, g.end - g.start);

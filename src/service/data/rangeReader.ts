@@ -16,6 +16,7 @@
 import { LRUCache } from "lru-cache";
 import { SourceChangedError, TruncatedBodyError, type HttpClient } from "../../hdf5/httpByteSource.ts";
 import { header } from "../../hdf5/http/headers.ts";
+import { groupNearbyRanges } from "../../hdf5/rangeGroups.ts";
 import type { RangeReader } from "../../slices/index.ts";
 import { openRangeStream } from "./chunkStream.ts";
 import { RangeSplitter } from "./rangeSplitter.ts";
@@ -91,15 +92,11 @@ export function directRangeReader(client: HttpClient, opts: DirectRangeReaderOpt
     return out;
   }) as DirectRangeReader;
   reader.many = async (url, ranges, _signal, onRange) => {
-    const items = ranges.map((r, i) => ({ index: i, start: r.offset, end: r.offset + r.length })).sort((a, b) => a.start - b.start || a.end - b.end);
-    const groups: { start: number; end: number; members: typeof items }[] = [];
-    for (const it of items) {
-      const g = groups[groups.length - 1];
-      if (g && it.start <= g.end + gap && Math.max(g.end, it.end) - g.start <= max) {
-        g.end = Math.max(g.end, it.end);
-        g.members.push(it);
-      } else groups.push({ start: it.start, end: it.end, members: [it] });
-    }
+    const groups = groupNearbyRanges(
+      ranges.map((r, i) => ({ index: i, start: r.offset, end: r.offset + r.length })),
+      gap,
+      max,
+    );
     const out: Uint8Array[] = new Array(ranges.length);
     await Promise.all(
       groups.map(async (g) => {
