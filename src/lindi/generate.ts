@@ -6,6 +6,7 @@ import { convertAttributes, type ReferenceContext } from "./attributes.ts";
 import { addByteRangeRefs, isExternalArrayLink, planByteRangeArray, type ByteRangeOptions } from "./byteRangeArray.ts";
 import { encodeBloscLz4 } from "./codecs/blosc.ts";
 import { LindiConversionError } from "./errors.ts";
+import { forEachLimited } from "./forEachLimited.ts";
 import { buildInlineArray } from "./inlineArray.ts";
 import { encodeInlineBytes } from "./inlineBytes.ts";
 import type { PyJson } from "./pythonJson.ts";
@@ -85,24 +86,6 @@ async function emitDataset(
     plan.refs = { ...plan.refs, offset: first.offset, size: first.size };
   }
   addByteRangeRefs(refs, key, node.shape.length, plan, opts.url, chunks, rangeRefs);
-}
-
-/** Runs `fn` over `items` with at most `limit` in flight; stops at the first error. */
-async function forEachLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  let failed: unknown = null;
-  const worker = async () => {
-    while (failed === null && next < items.length) {
-      const item = items[next++] as T;
-      try {
-        await fn(item);
-      } catch (e) {
-        failed ??= e;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  if (failed !== null) throw failed;
 }
 
 /**

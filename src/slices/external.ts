@@ -18,6 +18,7 @@ import { decodeChunk } from "../hdf5/filterDecoders.ts";
 import type { HttpClient } from "../hdf5/httpByteSource.ts";
 import { openHttpSource } from "../hdf5/httpByteSource.ts";
 import { Hdf5LayoutReader, type ChunkRecord, type DatasetLayoutInfo } from "../hdf5/layout/index.ts";
+import { forEachLimited } from "../lindi/forEachLimited.ts";
 import { resolveHdf5Path } from "./hdf5Path.ts";
 import { localPathOf, UnsupportedUrlError, type ChunkCache } from "./refStore.ts";
 import type { DimSelection, Selection } from "./selection.ts";
@@ -246,26 +247,6 @@ export function* product(lists: number[][]): Generator<number[]> {
     }
     if (d < 0) return;
   }
-}
-
-/** Runs `fn` over items with at most `limit` in flight. */
-export async function forEachLimited<T>(items: Iterable<T>, limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  const it = items[Symbol.iterator]();
-  let failed: { e: unknown } | null = null;
-  const worker = async () => {
-    for (;;) {
-      if (failed) return;
-      const n = it.next();
-      if (n.done) return;
-      try {
-        await fn(n.value);
-      } catch (e) {
-        failed ??= { e };
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, limit) }, worker));
-  if (failed) throw (failed as { e: unknown }).e;
 }
 
 export interface ExternalReadOptions {
