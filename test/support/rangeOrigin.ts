@@ -12,6 +12,7 @@ import { setMaxListeners } from "node:events";
 import http from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { open, stat } from "node:fs/promises";
+import type { Stats } from "node:fs";
 import path from "node:path";
 import { setTimeout as sleepFor } from "node:timers/promises";
 
@@ -286,6 +287,31 @@ export async function startRangeOrigin(opts: RangeOriginOptions): Promise<RangeO
     }
   }
 
+  /**
+   * What a GET or HEAD of `rel` answers from the file system: undefined when
+   * there is no such file; for GET, the range asked (or "invalid") and its bytes.
+   * Failures are returned, not thrown (the request may end before it looks).
+   */
+  async function loadFile(
+    rel: string,
+    method: string,
+    rangeHeader: string | undefined,
+  ): Promise<{ st: Stats; range: { start: number; end: number } | "invalid" | undefined; data?: Uint8Array } | { error: unknown } | undefined> {
+    try {
+      const file = rel.startsWith("redirect/") ? undefined : resolveFile(rel);
+      const st = file ? await stat(file).catch(() => undefined) : undefined;
+      if (!file || !st || !st.isFile()) return undefined;
+      if (method !== "GET") return { st, range: undefined };
+      const range = faults.ignoreRange ? undefined : parseRange(rangeHeader, st.size);
+      if (range === "invalid") return { st, range };
+      const start = range ? range.start : 0;
+      const length = (range ? range.end : st.size - 1) - start + 1;
+      return { st, range, data: length > 0 ? await readRange(file, start, length) : new Uint8Array(0) };
+    } catch (error) {
+      return { error };
+    }
+  }
+
   function resolveFile(relPath: string): string | undefined {
     const full = path.resolve(root, "." + path.posix.sep + relPath);
     if (full !== root && !full.startsWith(root + path.sep)) return undefined;
@@ -341,6 +367,9 @@ export async function startRangeOrigin(opts: RangeOriginOptions): Promise<RangeO
     entry.path = rel;
     pathStats(rel).requests++;
 
+    // the injected latency is the time to first byte: the file is read while it runs (as a
+    // network round trip would add to a store's own work), not after it
+    const loading = method === "GET" || method === "HEAD" ? loadFile(rel, method, req.headers.range) : undefined;
     await sleep(faults.latencyMs ?? 0);
     if (closing.signal.aborted) return;
 
@@ -389,17 +418,13 @@ export async function startRangeOrigin(opts: RangeOriginOptions): Promise<RangeO
       res.writeHead(404, { "content-type": "text/plain" }).end("not found");
       return;
     }
-    const file = resolveFile(rel);
-    let st;
-    try {
-      st = file ? await stat(file) : undefined;
-    } catch {
-      st = undefined;
-    }
-    if (!file || !st || !st.isFile()) {
+    const loaded = await loading;
+    if (loaded && "error" in loaded) throw loaded.error;
+    if (!loaded) {
       res.writeHead(404, { "content-type": "text/plain" }).end("not found");
       return;
     }
+    const { st, range, data } = loaded;
     const size = st.size;
     const common: Record<string, string> = {
       etag: etagFor(size, st.mtimeMs),
@@ -417,15 +442,12 @@ export async function startRangeOrigin(opts: RangeOriginOptions): Promise<RangeO
       return;
     }
 
-    const range = faults.ignoreRange ? undefined : parseRange(req.headers.range, size);
-    if (range === "invalid") {
+    if (range === "invalid" || !data) {
       res.writeHead(416, { ...common, "content-range": `bytes */${size}` }).end();
       return;
     }
     const start = range ? range.start : 0;
     const end = range ? range.end : size - 1;
-    const length = end - start + 1;
-    const data = length > 0 ? await readRange(file, start, length) : new Uint8Array(0);
     const headers: Record<string, string> = { ...common, "content-length": String(data.byteLength) };
     if (range) headers["content-range"] = `bytes ${start}-${end}/${size}`;
 
