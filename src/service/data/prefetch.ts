@@ -12,6 +12,7 @@
  * The plan also sizes the answer, for the budget of answers in progress
  * (byteBudget.ts).
  */
+import { setImmediate as nextTurn } from "node:timers/promises";
 import { chunkIndicesOf, chunksTouched, product } from "../../slices/external.ts";
 import {
   answerItemBytes,
@@ -77,11 +78,14 @@ export function planRead(ix: OpenedIndex, path: string, select: string, limits: 
   }
 }
 
-/** Starts fetching the byte-range chunks of a planned read that are not cached; returns at once. */
-export function prefetchPlanned(ix: OpenedIndex, cache: ChunkCache, reader: RangeReader, plan: PlannedRead): void {
+/**
+ * Starts fetching the byte-range chunks of a planned read that are not
+ * cached; returns at once: true when it started requests (see requestsSent).
+ */
+export function prefetchPlanned(ix: OpenedIndex, cache: ChunkCache, reader: RangeReader, plan: PlannedRead): boolean {
   const many = reader.many;
   // (bytes 0: over a limit, readSlice refuses it)
-  if (!many || plan.arrayPath === undefined || plan.bytes === 0 || plan.chunks < 2) return;
+  if (!many || plan.arrayPath === undefined || plan.bytes === 0 || plan.chunks < 2) return false;
   const sel = plan.selection;
   const byUrl = new Map<string, { offset: number; length: number }[]>();
   try {
@@ -93,10 +97,12 @@ export function prefetchPlanned(ix: OpenedIndex, cache: ChunkCache, reader: Rang
       list.push({ offset: loc.offset, length: loc.length });
     }
   } catch {
-    return; // readSlice will say what is wrong
+    return false; // readSlice will say what is wrong
   }
+  let started = false;
   for (const [url, ranges] of byUrl) {
     if (ranges.length < 2) continue;
+    started = true;
     ranges.sort((a, b) => a.offset - b.offset);
     const total = ranges.reduce((a, r) => a + r.length, 0);
     const target = Math.max(MIN_REQUEST_BYTES, Math.ceil(total / MAX_PARALLEL));
@@ -116,4 +122,19 @@ export function prefetchPlanned(ix: OpenedIndex, cache: ChunkCache, reader: Rang
     }
     flush();
   }
+  return started;
+}
+
+/**
+ * Resolves once the requests prefetchPlanned just started are written.
+ * undici writes a request on a reused keep-alive socket only in the event
+ * loop's next check phase (a setImmediate: bytes already waiting on the idle
+ * socket are read first, GHSA-35p6-xmwp-9g52), so synchronous work done
+ * before then — readSlice setting up a 100-chunk read takes ≈ 1 ms — delays
+ * every request by as much. The first turn runs ahead of undici's immediates
+ * (queued by the requests' promise chains after it), the second after them.
+ */
+export async function requestsSent(): Promise<void> {
+  await nextTurn();
+  await nextTurn();
 }
