@@ -38,4 +38,7 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 # SIGTERM: stop accepting, answer waiting requests, stop builds, flush the cache (src/main.ts)
 STOPSIGNAL SIGTERM
-CMD ["node", "--import", "tsx", "src/main.ts"]
+# the same command as npm start (test/docker.test.ts): a larger initial V8 heap, else V8 starts a full
+# collection every two or three cold /slice reads (its old-generation room is below the young
+# generation's size while the heap is small; BENCHMARKS.md)
+CMD ["node", "--initial-heap-size=128", "--import", "tsx", "src/main.ts"]

@@ -25,6 +25,10 @@ import { buildServer } from "../src/server.ts";
 import { corpusAssets, CORPUS_NWB, startDandiApi } from "../test/support/dandiApi.ts";
 import { requireCorpus } from "../test/support/corpus.ts";
 import { startRangeOrigin } from "../test/support/rangeOrigin.ts";
+import { runWithServiceFlags } from "./support/serviceFlags.ts";
+
+// the service runs in this process: with the node flags it runs with in production
+runWithServiceFlags();
 
 const { values } = parseArgs({
   options: {

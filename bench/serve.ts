@@ -17,6 +17,10 @@ import { defaultConfig, type ServiceConfig } from "../src/config.ts";
 import { loadH5wasm } from "../src/hdf5/h5wasmRuntime.ts";
 import { buildServer } from "../src/server.ts";
 import { startRangeOrigin } from "../test/support/rangeOrigin.ts";
+import { runWithServiceFlags } from "./support/serviceFlags.ts";
+
+// the service runs in this process: with the node flags it runs with in production
+runWithServiceFlags();
 
 const { values } = parseArgs({ options: { seconds: { type: "string", default: "5" }, connections: { type: "string", default: "8" } } });
 const seconds = Number(values.seconds);

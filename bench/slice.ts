@@ -29,6 +29,10 @@ import { defaultConfig } from "../src/config.ts";
 import { loadH5wasm } from "../src/hdf5/h5wasmRuntime.ts";
 import { buildServer } from "../src/server.ts";
 import { startOriginProcess } from "./support/originProcess.ts";
+import { runWithServiceFlags, serviceNodeFlags } from "./support/serviceFlags.ts";
+
+// the service runs in this process: with the node flags it runs with in production
+runWithServiceFlags();
 
 const { values } = parseArgs({ options: { runs: { type: "string", default: "7" }, markdown: { type: "boolean", default: false } } });
 const RUNS = Math.max(1, Number(values.runs));
@@ -193,7 +197,7 @@ async function main(): Promise<void> {
   console.log(table);
   if (!values.markdown) {
     const stats = app.lindiData.chunkCache.stats;
-    console.log(`\nchunk cache: ${stats.hits} hits, ${stats.misses} misses, ${(stats.fetchedBytes / 1e6).toFixed(1)} MB fetched; file ${(bytes.length / 1e6).toFixed(1)} MB; ${RUNS} runs per cell (medians)`);
+    console.log(`\nchunk cache: ${stats.hits} hits, ${stats.misses} misses, ${(stats.fetchedBytes / 1e6).toFixed(1)} MB fetched; file ${(bytes.length / 1e6).toFixed(1)} MB; ${RUNS} runs per cell (medians); node flags ${serviceNodeFlags().join(" ")}`);
   }
   m.FS.unlink("/local_copy.h5");
   await pool.close();
