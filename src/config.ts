@@ -68,6 +68,8 @@ export interface ServiceConfig {
   sliceQueueSeconds: number;
   /** Bound of the chunk cache shared by all data requests (encoded chunk bytes), bytes. */
   chunkCacheBytes: number;
+  /** Worker threads that share the inflating of a cold read's chunks with the event loop (0: none). */
+  inflateThreads: number;
 
   // ---- precompute jobs and the mirror (src/jobs) ----
   /** Job records (null: `<cacheDir>/jobs`). */
@@ -94,6 +96,11 @@ const TiB = 1024 * GiB;
 
 export function defaultPoolSize(): number {
   return Math.max(1, Math.min(4, availableParallelism()));
+}
+
+/** One inflate worker when there is a second core for it, else none. */
+export function defaultInflateThreads(): number {
+  return availableParallelism() >= 2 ? 1 : 0;
 }
 
 /** The built-in defaults (cacheDir relative to the working directory). */
@@ -125,6 +132,7 @@ export function defaultConfig(): ServiceConfig {
     sliceInflightBytes: 512 * MiB,
     sliceQueueSeconds: 30,
     chunkCacheBytes: 256 * MiB,
+    inflateThreads: defaultInflateThreads(),
     // ---- precompute jobs and the mirror ----
     jobsDir: null,
     mirrorDir: null,
@@ -187,6 +195,12 @@ export const ENVIRONMENT: readonly EnvVar[] = [
   },
   { name: "LINDI_SLICE_QUEUE_SECONDS", field: "sliceQueueSeconds", default: "30", description: "longest wait for that budget; then 503 + Retry-After" },
   { name: "LINDI_CHUNK_CACHE_BYTES", field: "chunkCacheBytes", default: "256MiB", description: "chunk cache shared by /slice requests (LRU, encoded bytes); decoded chunks get a quarter of this more" },
+  {
+    name: "LINDI_INFLATE_THREADS",
+    field: "inflateThreads",
+    default: "1 (0 on one core)",
+    description: "worker threads that inflate gzip chunks of cold /slice reads alongside the event loop (the first chunk of each burst stays on the event loop); 0 = inflate on the event loop only",
+  },
   // ---- precompute jobs and the mirror (src/jobs) ----
   { name: "LINDI_JOBS_DIR", field: "jobsDir", default: "<LINDI_CACHE_DIR>/jobs", description: "precompute job records (JSON, survive restarts)" },
   { name: "LINDI_MIRROR_DIR", field: "mirrorDir", default: "unset", description: "when set, every precompute job writes its indexes there in the mirror layout (served at /mirror/); unset: jobs asking mirror:true use <LINDI_CACHE_DIR>/mirror" },
@@ -328,6 +342,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, base: ServiceCo
   bytes("LINDI_SLICE_INFLIGHT_BYTES", "sliceInflightBytes", 1);
   int("LINDI_SLICE_QUEUE_SECONDS", "sliceQueueSeconds", 0, 3600);
   bytes("LINDI_CHUNK_CACHE_BYTES", "chunkCacheBytes", 0);
+  int("LINDI_INFLATE_THREADS", "inflateThreads", 0, 64);
   // ---- precompute jobs and the mirror ----
   const jobsDir = get("LINDI_JOBS_DIR");
   if (jobsDir !== undefined) cfg.jobsDir = path.resolve(jobsDir);

@@ -32,6 +32,7 @@ import docsRoutes from "../routes/docs.ts";
 // ---- data endpoints (/meta, /chunk, /slice) ----
 import { JSON_COMPRESSION } from "./service/data/compression.ts";
 import { DataContext } from "./service/data/context.ts";
+import { useInflateWorkers } from "./slices/inflateWorkers.ts";
 import metaRoutes from "../routes/meta.ts";
 import chunkRoutes from "../routes/chunk.ts";
 import sliceRoutes from "../routes/slice.ts";
@@ -237,6 +238,7 @@ export async function buildServer(config: ServiceConfig, deps: ServerDeps = {}):
   // ---- data endpoints (/meta, /chunk, /slice): shared HTTP client, chunk cache, parsed indexes ----
   data = new DataContext({ config, service, policy, log: app.log });
   app.decorate("lindiData", data);
+  const leaveInflateWorkers = useInflateWorkers(config.inflateThreads);
 
   // ---- cross-cutting: request ids, metrics, errors ----------------------------
   app.addHook("onRequest", async (req, reply) => {
@@ -357,6 +359,7 @@ export async function buildServer(config: ServiceConfig, deps: ServerDeps = {}):
   app.addHook("onClose", async () => {
     await service!.close();
     await data.close(); // ---- data endpoints
+    await leaveInflateWorkers();
   });
 
   return app;

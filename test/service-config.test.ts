@@ -55,6 +55,7 @@ test("config: every variable is read", () => {
     LINDI_SLICE_INFLIGHT_BYTES: "100MiB",
     LINDI_SLICE_QUEUE_SECONDS: "7",
     LINDI_CHUNK_CACHE_BYTES: "32MiB",
+    LINDI_INFLATE_THREADS: "2",
     LINDI_JOBS_DIR: "/tmp/jobs",
     LINDI_MIRROR_DIR: "/tmp/mirror",
     LINDI_JOB_CONCURRENCY: "2",
@@ -85,6 +86,7 @@ test("config: every variable is read", () => {
   assert.equal(c.sliceInflightBytes, 100 * 1024 ** 2);
   assert.equal(c.sliceQueueSeconds, 7);
   assert.equal(c.chunkCacheBytes, 32 * 1024 ** 2);
+  assert.equal(c.inflateThreads, 2);
   assert.equal(c.jobsDir, "/tmp/jobs");
   assert.equal(c.mirrorDir, "/tmp/mirror");
   assert.equal(c.jobConcurrency, 2);
@@ -102,6 +104,7 @@ test("config: every variable is read", () => {
       "LINDI_CACHE_MAX_BYTES",
       "LINDI_CHUNK_CACHE_BYTES",
       "LINDI_CORS_ORIGINS",
+      "LINDI_INFLATE_THREADS",
       "LINDI_JOBS_DIR",
       "LINDI_JOB_CONCURRENCY",
       "LINDI_MAX_EVENT_LOOP_DELAY_MS",
@@ -123,6 +126,8 @@ test("config: every variable is read", () => {
       "PORT",
     ],
   );
+  assert.equal(loadConfig({ LINDI_INFLATE_THREADS: "0" }).inflateThreads, 0, "0: inflate on the event loop only");
+  assert.throws(() => loadConfig({ LINDI_INFLATE_THREADS: "-1" }), /LINDI_INFLATE_THREADS/);
   assert.equal(loadConfig({ LINDI_ALLOWED_HOSTS: "*" }).allowedHosts, "*");
   assert.equal(loadConfig({}).corsOrigins, "*");
   assert.equal(loadConfig({ LINDI_CORS_ORIGINS: "none" }).corsOrigins, null);

@@ -13,7 +13,8 @@
  *                         DecompressionStream, 5-7x slower than node:zlib on many small
  *                         chunks (measured: 20 000 chunks of 40 bytes, 5.1 s vs 0.9 s);
  *                         ours inflates inputs below 64 KiB synchronously, larger ones
- *                         on the libuv thread pool
+ *                         on the libuv thread pool; when the service runs inflate
+ *                         workers (inflateWorkers.ts), bursts of chunks are shared with them
  *   numcodecs.fletcher32  new: verifies the 4-byte trailer (HDF5's Fletcher-32, also the
  *                         byte-swapped variant of HDF5 < 1.6.3) and strips it
  *   numcodecs.shuffle     override: zarrita's takes the element size from the array's
@@ -37,6 +38,7 @@ import type { ArrayMetadata, CodecMetadata, DataType } from "zarrita";
 import { lzfDecompress, unshuffle } from "../hdf5/filterDecoders.ts";
 import { decodeBlosc } from "../lindi/codecs/blosc.ts";
 import { decodeJson2 } from "../lindi/codecs/json2.ts";
+import { inflateWorkers } from "./inflateWorkers.ts";
 import { PyFloat, type PyJson } from "../lindi/pythonJson.ts";
 
 /** A dtype the slice reader cannot decode (complex, void, long double, …). */
@@ -472,7 +474,14 @@ export class ZlibCodec {
   }
   encode = unsupportedEncode("zlib");
   async decode(bytes: Uint8Array): Promise<Uint8Array> {
-    const out = bytes.length < SYNC_INFLATE_LIMIT ? inflateSync(bytes, this.options) : await inflateAsync(bytes, this.options ?? {});
+    if (bytes.length >= SYNC_INFLATE_LIMIT) {
+      const out = await inflateAsync(bytes, this.options ?? {});
+      return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+    }
+    // a burst of chunks is shared with the inflate workers when the service runs them
+    const workers = inflateWorkers();
+    if (workers) return workers.inflate(bytes, this.options?.chunkSize);
+    const out = inflateSync(bytes, this.options);
     return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
   }
 }
