@@ -92,7 +92,7 @@ export class InflateWorkers {
   /** Stops the workers; chunks they still hold are inflated on the event loop. */
   async close(): Promise<void> {
     this.closed = true;
-    await Promise.all(this.slots.map((s, i) => (s ? this.retire(i, s, "closed") : undefined)));
+    await Promise.all(this.slots.map((s, i) => (s ? this.retire(i, s) : undefined)));
   }
 
   private leastBusy(): WorkerSlot | undefined {
@@ -118,14 +118,14 @@ export class InflateWorkers {
         p.resolve(new Uint8Array(a.output, a.offset, a.length));
       }
     });
-    worker.on("error", () => void this.retire(index, slot, "failed"));
-    worker.on("exit", () => void this.retire(index, slot, "exited"));
+    worker.on("error", () => void this.retire(index, slot));
+    worker.on("exit", () => void this.retire(index, slot));
     worker.unref(); // an idle worker does not keep the process alive
     return slot;
   }
 
   /** Takes a worker out; what it held is inflated here (or fails as inflateSync would). */
-  private async retire(index: number, slot: WorkerSlot, _why: string): Promise<void> {
+  private async retire(index: number, slot: WorkerSlot): Promise<void> {
     if (this.slots[index] === slot) this.slots[index] = undefined;
     const held = [...slot.pending.values()];
     slot.pending.clear();
