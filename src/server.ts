@@ -32,7 +32,7 @@ import docsRoutes from "../routes/docs.ts";
 // ---- data endpoints (/meta, /chunk, /slice) ----
 import { JSON_COMPRESSION } from "./service/data/compression.ts";
 import { DataContext } from "./service/data/context.ts";
-import { useInflateWorkers } from "./slices/inflateWorkers.ts";
+import { inflateWorkers, useInflateWorkers } from "./slices/inflateWorkers.ts";
 import metaRoutes from "../routes/meta.ts";
 import chunkRoutes from "../routes/chunk.ts";
 import sliceRoutes from "../routes/slice.ts";
@@ -210,6 +210,8 @@ export async function buildServer(config: ServiceConfig, deps: ServerDeps = {}):
       sliceWaiting: data?.sliceBudget.waiting ?? 0,
       encodedChunkBytes: data?.chunkCache.size ?? 0,
       decodedChunkBytes: data?.decodedCache.size ?? 0,
+      inflateOffloaded: inflateWorkers()?.stats.offloaded ?? 0,
+      inflateRecovered: inflateWorkers()?.stats.recovered ?? 0,
     }),
   });
   const cache = await TieredCache.open({

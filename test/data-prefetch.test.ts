@@ -17,7 +17,7 @@ let svc: CorpusService;
 let src: string;
 
 before(async () => {
-  svc = await startCorpusService("lindi-prefetch-", (dir) => testConfig(dir, { probeTtlSeconds: 60 }));
+  svc = await startCorpusService("lindi-prefetch-", (dir) => testConfig(dir, { probeTtlSeconds: 60, inflateThreads: 1 }));
   src = encodeURIComponent(svc.origin.url(REL));
   assert.equal((await call(svc.base, `/lindi?url=${src}`)).status, 200, "index built");
 });
@@ -54,6 +54,11 @@ test("prefetchPlanned starts the reads of uncached chunks; requestsSent resolves
     assert.equal(answer.status, 200);
     assert.equal(svc.origin.stats.gets - requestsBefore, written, "readSlice waited for the prefetched chunks instead of fetching them again");
     assert.equal(prefetchPlanned(ix, data.chunkCache, data.rangeReader, plan), false, "everything cached: no reads started");
+    // the six gzip chunks landed together: all but the first of that burst were inflated on the worker
+    const metrics = (await call(svc.base, "/metrics")).body.toString();
+    const offloaded = Number(/^lindi_inflate_worker_chunks\{outcome="offloaded"\} (\d+)$/m.exec(metrics)?.[1]);
+    assert.ok(offloaded >= 1 && offloaded <= 6 + 1, `chunks inflated on the worker: ${offloaded}`);
+    assert.match(metrics, /^lindi_inflate_worker_chunks\{outcome="recovered"\} 0$/m);
   } finally {
     dc.unsubscribe("undici:client:sendHeaders", onHeaders);
   }

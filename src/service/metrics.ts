@@ -26,6 +26,7 @@ export interface ServiceMetrics {
   sliceInflightBytes: Gauge;
   sliceWaiting: Gauge;
   chunkCacheBytes: Gauge<"kind">;
+  inflateWorkerChunks: Gauge<"outcome">;
 }
 
 export interface MetricsSources {
@@ -33,7 +34,15 @@ export interface MetricsSources {
   running(): number;
   cache(): { memoryBytes: number; memoryEntries: number; diskBytes: number; diskEntries: number };
   /** The data endpoints' state (zeros before they exist). */
-  data(): { sliceBytes: number; sliceWaiting: number; encodedChunkBytes: number; decodedChunkBytes: number };
+  data(): {
+    sliceBytes: number;
+    sliceWaiting: number;
+    encodedChunkBytes: number;
+    decodedChunkBytes: number;
+    /** Chunks inflated on the inflate workers, and chunks recovered from a dying one (since start). */
+    inflateOffloaded: number;
+    inflateRecovered: number;
+  };
 }
 
 export function createMetrics(sources: MetricsSources, opts: { defaultMetrics?: boolean } = {}): ServiceMetrics {
@@ -154,6 +163,17 @@ export function createMetrics(sources: MetricsSources, opts: { defaultMetrics?: 
         const d = sources.data();
         this.set({ kind: "encoded" }, d.encodedChunkBytes);
         this.set({ kind: "decoded" }, d.decodedChunkBytes);
+      },
+    }),
+    inflateWorkerChunks: new Gauge({
+      name: "lindi_inflate_worker_chunks",
+      help: "Chunks since start inflated on the inflate workers (offloaded) or, held by a worker that died, on the event loop (recovered)",
+      labelNames: ["outcome"] as const,
+      registers,
+      collect() {
+        const d = sources.data();
+        this.set({ outcome: "offloaded" }, d.inflateOffloaded);
+        this.set({ outcome: "recovered" }, d.inflateRecovered);
       },
     }),
     httpSeconds: new Histogram({
