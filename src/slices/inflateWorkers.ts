@@ -69,7 +69,9 @@ export class InflateWorkers {
 
   constructor(readonly threads: number) {
     if (!Number.isInteger(threads) || threads < 1) throw new RangeError(`InflateWorkers: threads must be a positive integer, got ${threads}`);
-    this.slots = new Array<WorkerSlot | undefined>(threads).fill(undefined);
+    // started now, not on the first burst: a worker takes tens of ms to boot, and the chunks
+    // handed to it would wait for that (a dead one is replaced on the next burst)
+    this.slots = Array.from({ length: threads }, (_, i) => this.start(i));
   }
 
   /**
