@@ -49,6 +49,17 @@ export function createMetrics(sources: MetricsSources, opts: { defaultMetrics?: 
   const registry = new Registry();
   if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
   const registers = [registry];
+  /** A gauge of the data endpoints' state with one label, a value per label value. */
+  const dataGauge = <L extends string>(name: string, help: string, label: L, values: (d: ReturnType<MetricsSources["data"]>) => Record<string, number>) =>
+    new Gauge<L>({
+      name,
+      help,
+      labelNames: [label],
+      registers,
+      collect() {
+        for (const [value, n] of Object.entries(values(sources.data()))) this.set({ [label]: value } as Record<L, string>, n);
+      },
+    });
   const cacheGauge = (name: string, help: string, pick: (c: ReturnType<MetricsSources["cache"]>, tier: string) => number) =>
     new Gauge({
       name,
@@ -154,28 +165,16 @@ export function createMetrics(sources: MetricsSources, opts: { defaultMetrics?: 
         this.set(sources.data().sliceWaiting);
       },
     }),
-    chunkCacheBytes: new Gauge({
-      name: "lindi_chunk_cache_bytes",
-      help: "Bytes held by the data endpoints' chunk caches: encoded (as fetched) and decoded",
-      labelNames: ["kind"] as const,
-      registers,
-      collect() {
-        const d = sources.data();
-        this.set({ kind: "encoded" }, d.encodedChunkBytes);
-        this.set({ kind: "decoded" }, d.decodedChunkBytes);
-      },
-    }),
-    inflateWorkerChunks: new Gauge({
-      name: "lindi_inflate_worker_chunks",
-      help: "Chunks since start inflated on the inflate workers (offloaded) or, held by a worker that died, on the event loop (recovered)",
-      labelNames: ["outcome"] as const,
-      registers,
-      collect() {
-        const d = sources.data();
-        this.set({ outcome: "offloaded" }, d.inflateOffloaded);
-        this.set({ outcome: "recovered" }, d.inflateRecovered);
-      },
-    }),
+    chunkCacheBytes: dataGauge("lindi_chunk_cache_bytes", "Bytes held by the data endpoints' chunk caches: encoded (as fetched) and decoded", "kind", (d) => ({
+      encoded: d.encodedChunkBytes,
+      decoded: d.decodedChunkBytes,
+    })),
+    inflateWorkerChunks: dataGauge(
+      "lindi_inflate_worker_chunks",
+      "Chunks since start inflated on the inflate workers (offloaded) or, held by a worker that died, on the event loop (recovered)",
+      "outcome",
+      (d) => ({ offloaded: d.inflateOffloaded, recovered: d.inflateRecovered }),
+    ),
     httpSeconds: new Histogram({
       name: "lindi_http_request_duration_seconds",
       help: "HTTP request duration, by route and method",
