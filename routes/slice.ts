@@ -139,7 +139,7 @@ export default async function sliceRoutes(app: FastifyInstance): Promise<void> {
       }
       // neighbouring chunks in parallel merged requests, decoded as they land; readSlice's
       // setup then runs while they are on the wire
-      if (plan && prefetchPlanned(ix, data.chunkCache, data.rangeReader, plan)) await requestsSent();
+      if (plan && prefetchPlanned(ix, plan)) await requestsSent();
       // a client that leaves stops the chunk reads still to come (one chunk: nothing to stop;
       // making an AbortSignal costs ≈ 8 µs, a tenth of a cached one-chunk read)
       const ac = plan && plan.chunks <= 1 ? undefined : new AbortController();

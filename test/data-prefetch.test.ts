@@ -45,7 +45,7 @@ test("prefetchPlanned starts the reads of uncached chunks; requestsSent resolves
   dc.subscribe("undici:client:sendHeaders", onHeaders);
   try {
     const requestsBefore = svc.origin.stats.gets;
-    assert.equal(prefetchPlanned(ix, data.chunkCache, data.rangeReader, plan), true, "reads started");
+    assert.equal(prefetchPlanned(ix, plan), true, "reads started");
     assert.equal(written, 0, "nothing is written synchronously");
     await requestsSent();
     assert.ok(written >= 1, `the prefetch's request is on the wire when requestsSent resolves (${written} written)`);
@@ -53,7 +53,7 @@ test("prefetchPlanned starts the reads of uncached chunks; requestsSent resolves
     const answer = await call(svc.base, `/slice?url=${src}&path=/d0&format=bin`);
     assert.equal(answer.status, 200);
     assert.equal(svc.origin.stats.gets - requestsBefore, written, "readSlice waited for the prefetched chunks instead of fetching them again");
-    assert.equal(prefetchPlanned(ix, data.chunkCache, data.rangeReader, plan), false, "everything cached: no reads started");
+    assert.equal(prefetchPlanned(ix, plan), false, "everything cached: no reads started");
     // the six gzip chunks landed together: all but the first of that burst were inflated on the worker
     const metrics = (await call(svc.base, "/metrics")).body.toString();
     const offloaded = Number(/^lindi_inflate_worker_chunks\{outcome="offloaded"\} (\d+)$/m.exec(metrics)?.[1]);
@@ -70,9 +70,9 @@ test("prefetchPlanned leaves one-chunk reads, refused reads and unknown paths to
   const ix = await data.open({ url: svc.origin.url(REL) });
   const one = planRead(ix, "/d0", "0:10", LIMITS);
   assert.equal(one?.chunks, 1);
-  assert.equal(prefetchPlanned(ix, data.chunkCache, data.rangeReader, one!), false, "one chunk: readSlice fetches it");
+  assert.equal(prefetchPlanned(ix, one!), false, "one chunk: readSlice fetches it");
   const tooLarge = planRead(ix, "/d0", "", { maxElements: 10, maxBytes: LIMITS.maxBytes });
   assert.equal(tooLarge?.bytes, 0, "over the element limit: sized 0 (readSlice answers 413)");
-  assert.equal(prefetchPlanned(ix, data.chunkCache, data.rangeReader, tooLarge!), false);
+  assert.equal(prefetchPlanned(ix, tooLarge!), false);
   assert.equal(planRead(ix, "/no/such/dataset", "", LIMITS), undefined);
 });

@@ -48,6 +48,13 @@ export type OnRange = (index: number, bytes: Uint8Array) => void;
 
 /** Most ranges handed to one `many` call. */
 const MANY_BATCH = 1024;
+/**
+ * Prefetched ranges of one URL go out in up to PREFETCH_PARALLEL calls of at
+ * least PREFETCH_MIN_BYTES each: an object store caps each connection at tens
+ * of MB/s, so parallel requests beat one large one.
+ */
+const PREFETCH_MIN_BYTES = 256 * 1024;
+const PREFETCH_PARALLEL = 16;
 
 /** The refs (and templates) of a LINDI document; `LindiDocument` fits. */
 export interface LindiRefs {
@@ -526,19 +533,22 @@ export class LindiRefStore {
   }
 
   /**
-   * Starts fetching the byte-range refs among `keys` that are not cached yet,
-   * grouped by URL in batches, when the range reader can read many ranges at
-   * once (nearby chunks then share HTTP requests). Without a cache or a batch
-   * reader this does nothing; `get` fetches as usual.
+   * Starts fetching the byte-range refs among `keys` that are neither cached
+   * nor in flight, grouped by URL, when the range reader can read many ranges
+   * at once (nearby chunks then share HTTP requests): each URL's ranges in
+   * offset order, in up to PREFETCH_PARALLEL batches of at least
+   * PREFETCH_MIN_BYTES (and at most MANY_BATCH ranges). Returns the batches
+   * started, at once (none without a cache or a batch reader: `get` fetches
+   * as usual). Errors surface in `get`.
    */
-  async prefetch(keys: Iterable<string>, signal?: AbortSignal): Promise<void> {
+  startPrefetch(keys: Iterable<string>, signal?: AbortSignal): Promise<void>[] {
     const many = this.rangeReader.many;
     const cache = this.cache;
-    if (!many || !cache) return;
+    if (!many || !cache) return [];
     const byUrl = new Map<string, ByteRange[]>();
     for (const key of keys) {
       const loc = this.locate(key);
-      if (loc?.kind !== "range" || cache.has(loc.url, loc.offset, loc.length)) continue;
+      if (loc?.kind !== "range" || loc.length === 0 || cache.has(loc.url, loc.offset, loc.length)) continue;
       let list = byUrl.get(loc.url);
       if (!list) byUrl.set(loc.url, (list = []));
       list.push({ offset: loc.offset, length: loc.length });
@@ -546,11 +556,26 @@ export class LindiRefStore {
     const jobs: Promise<void>[] = [];
     for (const [url, ranges] of byUrl) {
       if (ranges.length < 2) continue;
-      for (let i = 0; i < ranges.length; i += MANY_BATCH) {
-        jobs.push(cache.prefetchMany(url, ranges.slice(i, i + MANY_BATCH), (missing, onRange) => many(url, missing, signal, onRange)));
+      ranges.sort((a, b) => a.offset - b.offset);
+      const total = ranges.reduce((a, r) => a + r.length, 0);
+      const target = Math.max(PREFETCH_MIN_BYTES, Math.ceil(total / PREFETCH_PARALLEL));
+      let first = 0;
+      let bytes = 0;
+      for (let i = 0; i < ranges.length; i++) {
+        bytes += ranges[i]!.length;
+        if (bytes < target && i + 1 - first < MANY_BATCH && i + 1 < ranges.length) continue;
+        const batch = ranges.slice(first, i + 1);
+        jobs.push(cache.prefetchMany(url, batch, (missing, onRange) => many(url, missing, signal, onRange)));
+        first = i + 1;
+        bytes = 0;
       }
     }
-    await Promise.all(jobs);
+    return jobs;
+  }
+
+  /** startPrefetch, resolving when its batches have landed (or failed). */
+  async prefetch(keys: Iterable<string>, signal?: AbortSignal): Promise<void> {
+    await Promise.all(this.startPrefetch(keys, signal));
   }
 
   /** The bytes of one range, through the cache. Do not mutate the result. */

@@ -1,9 +1,8 @@
 /**
  * Fetch scheduling for /slice: the chunks a selection touches are requested
- * before readSlice asks for them, in up to 16 parallel merged requests (each
- * a run of neighbouring chunks, ≥ 256 KiB: an object store caps each connection
- * at tens of MB/s, so parallel requests beat one large one) rather than one batch per file.
- * Every request's chunks enter the shared ChunkCache as soon as it lands, so
+ * before readSlice asks for them (LindiRefStore.startPrefetch: merged requests
+ * of neighbouring chunks, in parallel), and readSlice's own setup runs while
+ * they are on the wire. Every chunk enters the shared ChunkCache as soon as it lands, so
  * decoding starts while later requests are still on the wire (readSlice waits
  * on the in-flight entries instead of fetching again).
  *
@@ -20,15 +19,10 @@ import {
   datasetInfo,
   parseSelection,
   SliceTooLargeError,
-  type ChunkCache,
-  type RangeReader,
   type Selection,
   type SliceLimits,
 } from "../../slices/index.ts";
 import type { OpenedIndex } from "./context.ts";
-
-const MIN_REQUEST_BYTES = 256 * 1024;
-const MAX_PARALLEL = 16;
 
 /** readSlice's limits, and its dtype mode (which sizes float16 answers). */
 export interface PrefetchLimits extends SliceLimits {
@@ -80,49 +74,19 @@ export function planRead(ix: OpenedIndex, path: string, select: string, limits: 
 
 /**
  * Starts fetching the byte-range chunks of a planned read that are not
- * cached; returns at once: true when it started requests (see requestsSent).
+ * cached (the store's startPrefetch: merged, parallel requests); returns at
+ * once: true when it started requests (see requestsSent).
  */
-export function prefetchPlanned(ix: OpenedIndex, cache: ChunkCache, reader: RangeReader, plan: PlannedRead): boolean {
-  const many = reader.many;
-  // (bytes 0: over a limit, readSlice refuses it)
-  if (!many || plan.arrayPath === undefined || plan.bytes === 0 || plan.chunks < 2) return false;
-  const sel = plan.selection;
-  const byUrl = new Map<string, { offset: number; length: number }[]>();
+export function prefetchPlanned(ix: OpenedIndex, plan: PlannedRead): boolean {
+  // (bytes 0: over a limit, readSlice refuses it; external array links are read from the HDF5 file)
+  if (plan.arrayPath === undefined || plan.bytes === 0 || plan.chunks < 2) return false;
+  const prefix = plan.arrayPath;
+  const keys = Array.from(product(plan.selection.dims.map((d, i) => chunkIndicesOf(d, plan.chunkShape[i]!))), (idx) => `${prefix}/${idx.join(".")}`);
   try {
-    for (const idx of product(sel.dims.map((d, i) => chunkIndicesOf(d, plan.chunkShape[i]!)))) {
-      const loc = ix.store.locate(`${plan.arrayPath}/${idx.join(".")}`);
-      if (loc?.kind !== "range" || loc.length === 0 || cache.has(loc.url, loc.offset, loc.length)) continue;
-      let list = byUrl.get(loc.url);
-      if (!list) byUrl.set(loc.url, (list = []));
-      list.push({ offset: loc.offset, length: loc.length });
-    }
+    return ix.store.startPrefetch(keys).length > 0;
   } catch {
     return false; // readSlice will say what is wrong
   }
-  let started = false;
-  for (const [url, ranges] of byUrl) {
-    if (ranges.length < 2) continue;
-    started = true;
-    ranges.sort((a, b) => a.offset - b.offset);
-    const total = ranges.reduce((a, r) => a + r.length, 0);
-    const target = Math.max(MIN_REQUEST_BYTES, Math.ceil(total / MAX_PARALLEL));
-    let batch: { offset: number; length: number }[] = [];
-    let bytes = 0;
-    const flush = () => {
-      if (batch.length === 0) return;
-      const b = batch;
-      void cache.prefetchMany(url, b, (missing, onRange) => many(url, missing, undefined, onRange));
-      batch = [];
-      bytes = 0;
-    };
-    for (const r of ranges) {
-      batch.push(r);
-      bytes += r.length;
-      if (bytes >= target) flush();
-    }
-    flush();
-  }
-  return started;
 }
 
 /**
