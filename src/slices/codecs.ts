@@ -32,13 +32,13 @@
  * long double dtypes (refused).
  */
 import { promisify } from "node:util";
-import { inflate, inflateSync } from "node:zlib";
+import { inflate } from "node:zlib";
 import { registry } from "zarrita";
 import type { ArrayMetadata, CodecMetadata, DataType } from "zarrita";
 import { lzfDecompress, unshuffle } from "../hdf5/filterDecoders.ts";
 import { decodeBlosc } from "../lindi/codecs/blosc.ts";
 import { decodeJson2 } from "../lindi/codecs/json2.ts";
-import { inflateWorkers } from "./inflateWorkers.ts";
+import { inflateHere, inflateWorkers } from "./inflateWorkers.ts";
 import { PyFloat, type PyJson } from "../lindi/pythonJson.ts";
 
 /** A dtype the slice reader cannot decode (complex, void, long double, …). */
@@ -480,9 +480,7 @@ export class ZlibCodec {
     }
     // a burst of chunks is shared with the inflate workers when the service runs them
     const workers = inflateWorkers();
-    if (workers) return workers.inflate(bytes, this.options?.chunkSize);
-    const out = inflateSync(bytes, this.options);
-    return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+    return workers ? workers.inflate(bytes, this.options?.chunkSize) : inflateHere(bytes, this.options?.chunkSize);
   }
 }
 

@@ -13,7 +13,7 @@
  * the event loop instead, and the next hand-over starts a new worker.
  */
 import { Worker } from "node:worker_threads";
-import { inflateSync, type ZlibOptions } from "node:zlib";
+import { inflateSync } from "node:zlib";
 
 /** Chunks waiting per worker before the event loop inflates the next ones itself. */
 const QUEUE_PER_WORKER = 32;
@@ -53,8 +53,9 @@ export interface InflateWorkerStats {
   recovered: number;
 }
 
-function inflateHere(input: Uint8Array, chunkSize: number | undefined): Uint8Array {
-  const out = inflateSync(input, chunkSize ? ({ chunkSize } as ZlibOptions) : undefined);
+/** Inflates a zlib stream on this thread (`chunkSize`: node:zlib's output buffer size). */
+export function inflateHere(input: Uint8Array, chunkSize: number | undefined): Uint8Array {
+  const out = inflateSync(input, chunkSize ? { chunkSize } : undefined);
   return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
 }
 
