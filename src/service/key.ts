@@ -5,6 +5,7 @@
  * its key (so it never is).
  */
 import { createHash } from "node:crypto";
+import { LRUCache } from "lru-cache";
 import type { BuildOptions, SourceInfo } from "../index/types.ts";
 
 /** Bump when the generator's output changes for the same input: old entries stop matching. */
@@ -40,8 +41,7 @@ export function sourceValidator(s: SourceInfo): string {
 }
 
 /** Keys computed lately: every data request resolves its source's key, mostly the same few. */
-const recentKeys = new Map<string, string>();
-const RECENT_KEYS_MAX = 4096;
+const recentKeys = new LRUCache<string, string>({ max: 4096 });
 
 /** 64 hex chars; also the build id. */
 export function cacheKey(normalizedUrl: string, opts: BuildOptions, validator: string): string {
@@ -55,7 +55,6 @@ export function cacheKey(normalizedUrl: string, opts: BuildOptions, validator: s
   let key = recentKeys.get(material);
   if (key === undefined) {
     key = createHash("sha256").update(material).digest("hex");
-    if (recentKeys.size >= RECENT_KEYS_MAX) recentKeys.clear();
     recentKeys.set(material, key);
   }
   return key;

@@ -7,6 +7,7 @@
  * once the source changes.
  */
 import { createHash } from "node:crypto";
+import { LRUCache } from "lru-cache";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { matchesIfNoneMatch } from "../negotiate.ts";
 import type { OpenedIndex } from "./context.ts";
@@ -15,8 +16,7 @@ import type { OpenedIndex } from "./context.ts";
 const DATA_ANSWER_VERSION = 1;
 
 /** Tags computed lately, by index version + route + request URL (a dashboard repeats its requests). */
-const recentTags = new Map<string, string>();
-const RECENT_TAGS_MAX = 4096;
+const recentTags = new LRUCache<string, string>({ max: 4096 });
 
 /**
  * The opaque part of the ETag of `route`'s answer to `query` (parsed from
@@ -33,7 +33,6 @@ export function dataAnswerTag(ix: OpenedIndex, route: string, query: object, req
     .update(JSON.stringify([DATA_ANSWER_VERSION, ix.id, route, params]))
     .digest("base64url")
     .slice(0, 32);
-  if (recentTags.size >= RECENT_TAGS_MAX) recentTags.clear();
   recentTags.set(memo, tag);
   return tag;
 }
