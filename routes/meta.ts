@@ -50,14 +50,20 @@ export default async function metaRoutes(app: FastifyInstance): Promise<void> {
       const ix = await data.open(req.query);
       const tag = dataAnswerTag(ix, "meta", req.query, req.url);
       if (answerIfNotModified(req, reply, tag, true)) return reply;
-      let node;
-      try {
-        node = describePath(ix, req.query.path ?? "/", { depth: req.query.depth ?? 1, maxNodes: MAX_META_NODES });
-      } catch (e) {
-        throw dataHttpError(e);
+      // the same query on the same index version: the answer as encoded before
+      let body = data.answers.get(tag)?.body;
+      if (!body) {
+        let node;
+        try {
+          node = describePath(ix, req.query.path ?? "/", { depth: req.query.depth ?? 1, maxNodes: MAX_META_NODES });
+        } catch (e) {
+          throw dataHttpError(e);
+        }
+        body = Buffer.from(JSON.stringify(node), "utf8");
+        data.answers.set(tag, { body, contentType: "application/json", headers: {} });
       }
       // JSON through reply.compress: gzipped when large and accepted (src/service/data/compression.ts)
-      reply.code(200).headers(validatorHeaders(tag, true)).type("application/json").compress(JSON.stringify(node));
+      reply.code(200).headers(validatorHeaders(tag, true)).type("application/json").compress(body);
       return reply;
     },
   );

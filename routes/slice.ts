@@ -3,12 +3,13 @@
  * decoded values of a selection (readSlice + encodeSlice of src/slices), with
  * the chunk cache and HTTP client shared by all requests.
  */
-import type { FastifyInstance } from "fastify";
+import type { FastifyInstance, FastifyReply } from "fastify";
 import type { ServerResponse } from "node:http";
 import { Readable } from "node:stream";
 import { setImmediate as nextTurn } from "node:timers/promises";
 import { elementCount } from "../src/hdf5/dtype.ts";
-import { encodeJsonPieces, encodeSlice, readSlice, type SliceResult } from "../src/slices/index.ts";
+import { encodeJsonPieces, encodeSlice, readSlice, type EncodedSlice, type SliceFormat, type SliceResult } from "../src/slices/index.ts";
+import type { AnswerCache, CachedAnswer } from "../src/service/data/answerCache.ts";
 import { dataHttpError } from "../src/service/data/errors.ts";
 import { BudgetTimeoutError, type ByteBudget } from "../src/service/data/byteBudget.ts";
 import { planRead, prefetchPlanned, requestsSent } from "../src/service/data/prefetch.ts";
@@ -22,12 +23,44 @@ import { dataSourceErrors } from "./meta.ts";
 /** JSON answers of more elements than this are streamed in pieces, yielding the event loop between pieces. */
 const STREAM_JSON_ELEMENTS = 65_536;
 
-/** The json encoding, one piece per event-loop turn: other requests are served while a large answer is encoded. */
-async function* pacedJson(r: SliceResult): AsyncGenerator<string> {
+/**
+ * The json encoding, one piece per event-loop turn: other requests are served
+ * while a large answer is encoded. `whole` gets the complete text when every
+ * piece was taken and the text is small enough for the answer cache (a client
+ * that leaves stops the generator before).
+ */
+async function* pacedJson(r: SliceResult, answers: AnswerCache, whole: (body: Buffer) => void): AsyncGenerator<string> {
+  let kept: string[] | undefined = [];
+  let length = 0;
   for (const piece of encodeJsonPieces(r)) {
+    if (kept) {
+      length += piece.length; // UTF-16 units: at most the UTF-8 bytes
+      if (answers.fits(length)) kept.push(piece);
+      else kept = undefined;
+    }
     yield piece;
     await nextTurn();
   }
+  if (kept) whole(Buffer.from(kept.join(""), "utf8"));
+}
+
+/** Sends an answer, fresh or from the answer cache: JSON through reply.compress (gzipped when large and accepted), bin/npy as is. */
+function sendAnswer(reply: FastifyReply, tag: string, a: CachedAnswer): FastifyReply {
+  reply.code(200).headers(validatorHeaders(tag, true)).headers(a.headers).type(a.contentType);
+  if (a.contentType === "application/json") {
+    reply.compress(a.body);
+    return reply;
+  }
+  return reply.send(a.body);
+}
+
+/** The answer of an encoded slice, as sent and kept (bin and npy: fixed-size dtypes only, so the headers are plain ASCII). */
+function answerOf(r: SliceResult, format: SliceFormat, encoded: EncodedSlice): CachedAnswer {
+  const body = Buffer.from(encoded.body.buffer, encoded.body.byteOffset, encoded.body.byteLength);
+  if (format === "json") return { body, contentType: "application/json", headers: {} };
+  const headers: Record<string, string> = { "x-dtype": r.dtype, "x-shape": r.shape.join(","), ...encoded.headers };
+  if (format === "npy") headers["content-disposition"] = `attachment; filename="${safeFilename(r.path.slice(r.path.lastIndexOf("/") + 1), ".npy")}"`;
+  return { body, contentType: "application/octet-stream", headers };
 }
 
 /**
@@ -123,9 +156,12 @@ export default async function sliceRoutes(app: FastifyInstance): Promise<void> {
       const ix = await data.open(q);
       const tag = dataAnswerTag(ix, "slice", q, req.url);
       if (answerIfNotModified(req, reply, tag, true)) return reply;
+      // the same query on the same index version: the answer as encoded before
+      const cached = data.answers.get(tag);
+      if (cached) return sendAnswer(reply, tag, cached);
       const format = q.format ?? "json";
       let r: SliceResult;
-      let encoded;
+      let encoded: EncodedSlice | undefined;
       // readSlice's limits and dtype mode: the plan sizes the answer as readSlice will
       const limits = { maxElements: config.sliceMaxElements, maxBytes: config.sliceMaxBytes, dtype: q.dtype === "safe" ? ("safe" as const) : ("native" as const) };
       const plan = planRead(ix, q.path, q.select ?? "", limits);
@@ -161,22 +197,15 @@ export default async function sliceRoutes(app: FastifyInstance): Promise<void> {
       } finally {
         if (onClose) reply.raw.off("close", onClose);
       }
-      reply.code(200).headers(validatorHeaders(tag, true));
-      // JSON goes through reply.compress: gzipped when large and accepted (src/service/data/compression.ts)
       if (!encoded) {
-        reply.type("application/json").compress(Readable.from(pacedJson(r)));
+        // JSON goes through reply.compress: gzipped when large and accepted (src/service/data/compression.ts)
+        const keep = (body: Buffer) => data.answers.set(tag, { body, contentType: "application/json", headers: {} });
+        reply.code(200).headers(validatorHeaders(tag, true)).type("application/json").compress(Readable.from(pacedJson(r, data.answers, keep)));
         return reply;
       }
-      const body = Buffer.from(encoded.body.buffer, encoded.body.byteOffset, encoded.body.byteLength);
-      if (format === "json") {
-        reply.type("application/json").compress(body);
-        return reply;
-      }
-      // fixed-size dtypes only here: plain ASCII
-      reply.headers({ "x-dtype": r.dtype, "x-shape": r.shape.join(","), ...encoded.headers });
-      reply.type("application/octet-stream");
-      if (format === "npy") reply.header("content-disposition", `attachment; filename="${safeFilename(r.path.slice(r.path.lastIndexOf("/") + 1), ".npy")}"`);
-      return reply.send(body);
+      const answer = answerOf(r, format, encoded);
+      data.answers.set(tag, answer);
+      return sendAnswer(reply, tag, answer);
     },
   );
 }

@@ -70,6 +70,8 @@ export interface ServiceConfig {
   chunkCacheBytes: number;
   /** Worker threads that share the inflating of a cold read's chunks with the event loop (0: none). */
   inflateThreads: number;
+  /** Bound of the cache of encoded /slice and /meta answers by ETag (0: off), bytes; answers over an eighth of it are not kept. */
+  answerCacheBytes: number;
 
   // ---- precompute jobs and the mirror (src/jobs) ----
   /** Job records (null: `<cacheDir>/jobs`). */
@@ -133,6 +135,7 @@ export function defaultConfig(): ServiceConfig {
     sliceQueueSeconds: 30,
     chunkCacheBytes: 256 * MiB,
     inflateThreads: defaultInflateThreads(),
+    answerCacheBytes: 64 * MiB,
     // ---- precompute jobs and the mirror ----
     jobsDir: null,
     mirrorDir: null,
@@ -200,6 +203,12 @@ export const ENVIRONMENT: readonly EnvVar[] = [
     field: "inflateThreads",
     default: "1 (0 on one core)",
     description: "worker threads that inflate gzip chunks of cold /slice reads alongside the event loop (the first chunk of each burst stays on the event loop); 0 = inflate on the event loop only",
+  },
+  {
+    name: "LINDI_ANSWER_CACHE_BYTES",
+    field: "answerCacheBytes",
+    default: "64MiB",
+    description: "encoded /slice and /meta answers kept by ETag (LRU): a repeated query is answered without decoding or encoding again; answers over an eighth of this are not kept; 0 = off",
   },
   // ---- precompute jobs and the mirror (src/jobs) ----
   { name: "LINDI_JOBS_DIR", field: "jobsDir", default: "<LINDI_CACHE_DIR>/jobs", description: "precompute job records (JSON, survive restarts)" },
@@ -343,6 +352,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, base: ServiceCo
   int("LINDI_SLICE_QUEUE_SECONDS", "sliceQueueSeconds", 0, 3600);
   bytes("LINDI_CHUNK_CACHE_BYTES", "chunkCacheBytes", 0);
   int("LINDI_INFLATE_THREADS", "inflateThreads", 0, 64);
+  bytes("LINDI_ANSWER_CACHE_BYTES", "answerCacheBytes", 0);
   // ---- precompute jobs and the mirror ----
   const jobsDir = get("LINDI_JOBS_DIR");
   if (jobsDir !== undefined) cfg.jobsDir = path.resolve(jobsDir);

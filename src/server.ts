@@ -212,6 +212,9 @@ export async function buildServer(config: ServiceConfig, deps: ServerDeps = {}):
       decodedChunkBytes: data?.decodedCache.size ?? 0,
       inflateOffloaded: inflateWorkers()?.stats.offloaded ?? 0,
       inflateRecovered: inflateWorkers()?.stats.recovered ?? 0,
+      answerBytes: data?.answers.size ?? 0,
+      answerHits: data?.answers.stats.hits ?? 0,
+      answerMisses: data?.answers.stats.misses ?? 0,
     }),
   });
   const cache = await TieredCache.open({

@@ -56,6 +56,7 @@ test("config: every variable is read", () => {
     LINDI_SLICE_QUEUE_SECONDS: "7",
     LINDI_CHUNK_CACHE_BYTES: "32MiB",
     LINDI_INFLATE_THREADS: "2",
+    LINDI_ANSWER_CACHE_BYTES: "8MiB",
     LINDI_JOBS_DIR: "/tmp/jobs",
     LINDI_MIRROR_DIR: "/tmp/mirror",
     LINDI_JOB_CONCURRENCY: "2",
@@ -87,6 +88,7 @@ test("config: every variable is read", () => {
   assert.equal(c.sliceQueueSeconds, 7);
   assert.equal(c.chunkCacheBytes, 32 * 1024 ** 2);
   assert.equal(c.inflateThreads, 2);
+  assert.equal(c.answerCacheBytes, 8 * 1024 ** 2);
   assert.equal(c.jobsDir, "/tmp/jobs");
   assert.equal(c.mirrorDir, "/tmp/mirror");
   assert.equal(c.jobConcurrency, 2);
@@ -98,6 +100,7 @@ test("config: every variable is read", () => {
       "HOST",
       "LINDI_ALLOWED_HOSTS",
       "LINDI_ALLOW_PRIVATE_NETWORKS",
+      "LINDI_ANSWER_CACHE_BYTES",
       "LINDI_BUILD_QUEUE_MAX",
       "LINDI_BUILD_TIMEOUT_SECONDS",
       "LINDI_CACHE_DIR",
@@ -127,6 +130,8 @@ test("config: every variable is read", () => {
     ],
   );
   assert.equal(loadConfig({ LINDI_INFLATE_THREADS: "0" }).inflateThreads, 0, "0: inflate on the event loop only");
+  assert.equal(loadConfig({ LINDI_ANSWER_CACHE_BYTES: "0" }).answerCacheBytes, 0, "0: no answer cache");
+  assert.throws(() => loadConfig({ LINDI_ANSWER_CACHE_BYTES: "lots" }), /LINDI_ANSWER_CACHE_BYTES/);
   assert.throws(() => loadConfig({ LINDI_INFLATE_THREADS: "-1" }), /LINDI_INFLATE_THREADS/);
   assert.equal(loadConfig({ LINDI_ALLOWED_HOSTS: "*" }).allowedHosts, "*");
   assert.equal(loadConfig({}).corsOrigins, "*");

@@ -27,6 +27,8 @@ export interface ServiceMetrics {
   sliceWaiting: Gauge;
   chunkCacheBytes: Gauge<"kind">;
   inflateWorkerChunks: Gauge<"outcome">;
+  answerCacheBytes: Gauge;
+  answerCacheLookups: Gauge<"outcome">;
 }
 
 export interface MetricsSources {
@@ -42,6 +44,10 @@ export interface MetricsSources {
     /** Chunks inflated on the inflate workers, and chunks recovered from a dying one (since start). */
     inflateOffloaded: number;
     inflateRecovered: number;
+    /** The answer cache: bytes held, lookups that hit and missed (since start). */
+    answerBytes: number;
+    answerHits: number;
+    answerMisses: number;
   };
 }
 
@@ -175,6 +181,18 @@ export function createMetrics(sources: MetricsSources, opts: { defaultMetrics?: 
       "outcome",
       (d) => ({ offloaded: d.inflateOffloaded, recovered: d.inflateRecovered }),
     ),
+    answerCacheBytes: new Gauge({
+      name: "lindi_answer_cache_bytes",
+      help: "Bytes held by the cache of encoded /slice and /meta answers (LINDI_ANSWER_CACHE_BYTES)",
+      registers,
+      collect() {
+        this.set(sources.data().answerBytes);
+      },
+    }),
+    answerCacheLookups: dataGauge("lindi_answer_cache_lookups", "Lookups in the answer cache since start, by outcome (hit: answered without reading or encoding)", "outcome", (d) => ({
+      hit: d.answerHits,
+      miss: d.answerMisses,
+    })),
     httpSeconds: new Histogram({
       name: "lindi_http_request_duration_seconds",
       help: "HTTP request duration, by route and method",

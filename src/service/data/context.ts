@@ -40,6 +40,7 @@ import type { LindiService } from "../lindiService.ts";
 import { policyAgent } from "../policyAgent.ts";
 import type { UrlPolicy } from "../urlPolicy.ts";
 import { dataHttpError } from "./errors.ts";
+import { AnswerCache } from "./answerCache.ts";
 import { ByteBudget } from "./byteBudget.ts";
 import { directRangeReader, type DirectRangeReader } from "./rangeReader.ts";
 import { TreeIndex } from "./tree.ts";
@@ -125,6 +126,8 @@ export class DataContext {
   readonly externalCache = new ExternalDatasetCache({ max: 64, ttlMs: 10 * 60_000 });
   /** Decoded bytes of /slice answers in progress (LINDI_SLICE_INFLIGHT_BYTES). */
   readonly sliceBudget: ByteBudget;
+  /** Encoded /slice and /meta answers by ETag (LINDI_ANSWER_CACHE_BYTES). */
+  readonly answers: AnswerCache;
   readonly openSource: SourceOpener;
   private readonly dispatcher: Agent;
   /** Byte ranges of ref URLs (plain Range GETs, no probe; see rangeReader.ts). */
@@ -142,6 +145,7 @@ export class DataContext {
     this.decodedCache = new DecodedChunkCache({ maxBytes: Math.max(1, Math.floor(config.chunkCacheBytes / 4)) });
     this.rangeReader = directRangeReader(this.client);
     this.sliceBudget = new ByteBudget(deps.config.sliceInflightBytes);
+    this.answers = new AnswerCache(config.answerCacheBytes);
     this.openSource = sourceOpener({ httpClient: this.client });
     const parsedBytes = Math.max(32 * 1024 * 1024, 2 * config.memoryCacheBytes);
     this.parsed = new LRUCache<string, OpenedIndex>({
@@ -304,8 +308,9 @@ export class DataContext {
     }
   }
 
-  /** Forgets cached chunks, opened sources and parsed indexes (benchmarks: a cold start without restarting). */
+  /** Forgets cached answers, chunks, opened sources and parsed indexes (benchmarks: a cold start without restarting). */
   clearCaches(opts: { parsed?: boolean } = {}): void {
+    this.answers.clear();
     this.chunkCache.clear();
     this.decodedCache.clear();
     this.rangeReader.clear();
