@@ -66,6 +66,16 @@ export function createMetrics(sources: MetricsSources, opts: { defaultMetrics?: 
         for (const [value, n] of Object.entries(values(sources.data()))) this.set({ [label]: value } as Record<L, string>, n);
       },
     });
+  /** An unlabelled gauge of the data endpoints' state. */
+  const dataValue = (name: string, help: string, value: (d: ReturnType<MetricsSources["data"]>) => number) =>
+    new Gauge({
+      name,
+      help,
+      registers,
+      collect() {
+        this.set(value(sources.data()));
+      },
+    });
   const cacheGauge = (name: string, help: string, pick: (c: ReturnType<MetricsSources["cache"]>, tier: string) => number) =>
     new Gauge({
       name,
@@ -155,22 +165,8 @@ export function createMetrics(sources: MetricsSources, opts: { defaultMetrics?: 
       labelNames: ["route", "method", "status"] as const,
       registers,
     }),
-    sliceInflightBytes: new Gauge({
-      name: "lindi_slice_inflight_bytes",
-      help: "Decoded bytes of /slice answers in progress (bounded by LINDI_SLICE_INFLIGHT_BYTES)",
-      registers,
-      collect() {
-        this.set(sources.data().sliceBytes);
-      },
-    }),
-    sliceWaiting: new Gauge({
-      name: "lindi_slice_waiting",
-      help: "/slice requests waiting for a share of LINDI_SLICE_INFLIGHT_BYTES",
-      registers,
-      collect() {
-        this.set(sources.data().sliceWaiting);
-      },
-    }),
+    sliceInflightBytes: dataValue("lindi_slice_inflight_bytes", "Decoded bytes of /slice answers in progress (bounded by LINDI_SLICE_INFLIGHT_BYTES)", (d) => d.sliceBytes),
+    sliceWaiting: dataValue("lindi_slice_waiting", "/slice requests waiting for a share of LINDI_SLICE_INFLIGHT_BYTES", (d) => d.sliceWaiting),
     chunkCacheBytes: dataGauge("lindi_chunk_cache_bytes", "Bytes held by the data endpoints' chunk caches: encoded (as fetched) and decoded", "kind", (d) => ({
       encoded: d.encodedChunkBytes,
       decoded: d.decodedChunkBytes,
@@ -181,14 +177,7 @@ export function createMetrics(sources: MetricsSources, opts: { defaultMetrics?: 
       "outcome",
       (d) => ({ offloaded: d.inflateOffloaded, recovered: d.inflateRecovered }),
     ),
-    answerCacheBytes: new Gauge({
-      name: "lindi_answer_cache_bytes",
-      help: "Bytes held by the cache of encoded /slice and /meta answers (LINDI_ANSWER_CACHE_BYTES)",
-      registers,
-      collect() {
-        this.set(sources.data().answerBytes);
-      },
-    }),
+    answerCacheBytes: dataValue("lindi_answer_cache_bytes", "Bytes held by the cache of encoded /slice and /meta answers (LINDI_ANSWER_CACHE_BYTES)", (d) => d.answerBytes),
     answerCacheLookups: dataGauge("lindi_answer_cache_lookups", "Lookups in the answer cache since start, by outcome (hit: answered without reading or encoding)", "outcome", (d) => ({
       hit: d.answerHits,
       miss: d.answerMisses,
