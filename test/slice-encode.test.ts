@@ -10,7 +10,7 @@ import { encodeJson2, JSON2_FILTER_CONFIG } from "../src/lindi/codecs/json2.ts";
 import { encodeInlineBytes } from "../src/lindi/inlineBytes.ts";
 import { indexLocalFile } from "../src/lindi/indexHdf5.ts";
 import { PyFloat, type PyJson } from "../src/lindi/pythonJson.ts";
-import { encodeBin, encodeJson, encodeNpy, encodeSlice, float16Text, float32Text, NotRepresentableError, npyHeader } from "../src/slices/encode.ts";
+import { encodeBin, encodeJson, encodeJsonPieces, encodeNpy, encodeSlice, float16Text, float32Text, NotRepresentableError, npyHeader } from "../src/slices/encode.ts";
 import { readSlice, type SliceResult } from "../src/slices/readSlice.ts";
 import { fileRangeReader } from "../src/slices/refStore.ts";
 import { corpusFile } from "./support/corpus.ts";
@@ -219,7 +219,7 @@ test("encoders on real data: json and npy of every dataset of an NWB file agree 
   assert.ok(npyCount > 10);
 });
 
-test("float32Text is the shortest round-tripping text (against the linear definition, 300,000 values)", () => {
+test("float32Text is the shortest round-tripping text (against the linear definition, 450,000 values)", () => {
   const f = new Float32Array(1);
   const u = new Uint32Array(f.buffer);
   const linear = (v: number): string => {
@@ -239,10 +239,43 @@ test("float32Text is the shortest round-tripping text (against the linear defini
   for (let i = 0; i < 50_000; i++) values.push(Math.fround(Math.sin(i) * 10 ** ((i % 13) - 6)));
   for (let e = -149; e <= 127; e++) values.push(2 ** e, -(2 ** e), Math.fround(2 ** e * 1.5));
   for (let i = 0; i < 40_000; i++) values.push(Math.fround((i * 100003) % 2 ** 31)); // large integers (no fast path)
+  // where the double-arithmetic shortcut is closest to its edges: binary fractions (exact decimal
+  // ties at some precision), short decimals, and values next to powers of ten
+  for (let i = 0; i < 60_000; i++) values.push(Math.fround((rnd() % 2 ** 20) / 2 ** ((i % 24) + 1)));
+  for (let i = 0; i < 60_000; i++) values.push(Math.fround((rnd() % 10 ** 7) / 10 ** (i % 12)));
+  for (let e = -38; e <= 38; e++) {
+    const p = Math.fround(10 ** e);
+    f[0] = p;
+    const b = u[0]!;
+    for (let d = -300; d <= 300; d++) {
+      u[0] = b + d;
+      if (Number.isFinite(f[0]!) && f[0]! > 0) values.push(f[0]!);
+    }
+  }
   for (const v of values) {
     if (Object.is(v, -0)) continue; // printed as "-0.0" by the caller
     const t = float32Text(v);
     assert.equal(Math.fround(Number(t)), v, `${t} reads back as ${v}`);
     assert.equal(t, linear(v), `shortest text of ${v}`);
   }
+});
+
+test("json in pieces: nested lists of every shape (empty axes, long rows cut into runs) for any piece size", () => {
+  /** The nested lists of `shape` filled with 0, 1, 2, … in C order, built without the encoder. */
+  const nested = (shape: number[], start = { i: 0 }): unknown => (shape.length === 0 ? start.i++ : Array.from({ length: shape[0]! }, () => nested(shape.slice(1), start)));
+  const shapes = [[0], [1], [5], [2, 0], [0, 3], [2, 3, 4], [3, 1, 0, 2], [7, 1], [2, 2500], [5000]];
+  for (const shape of shapes) {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const r: SliceResult = { dtype: "<i4", shape, data: Int32Array.from({ length: n }, (_, i) => i), path: "x" };
+    const whole = encodeJson(r);
+    assert.deepEqual(JSON.parse(whole), { dtype: "<i4", shape, data: nested(shape) }, `shape [${shape}]`);
+    for (const piece of [1, 2, 3, 1000, 1024, 4096]) {
+      const pieces = [...encodeJsonPieces(r, piece)];
+      assert.equal(pieces.join(""), whole, `shape [${shape}], pieces of ${piece}`);
+      // a piece holds at most `piece` elements (the texts are 1–4 digits: count the commas)
+      if (n > 0 && shape.length === 1) for (const p of pieces.slice(1)) assert.ok(p.split(",").length - 1 <= piece, `shape [${shape}], pieces of ${piece}`);
+    }
+  }
+  // a scalar: the bare value
+  assert.equal(encodeJson({ dtype: "<f4", shape: [], data: new Float32Array([0.1]), path: "x" }), '{"dtype":"<f4","shape":[],"data":0.1}');
 });

@@ -3,8 +3,8 @@
  * index version + route + query), so a query asked again — a dashboard
  * reloading, several viewers on one dataset — is answered without planning,
  * reading, decoding or encoding it again. Encoding is most of a warm JSON
- * answer's cost (float text: ≈ 1.3 µs per element, so a 4,096-element slice
- * takes ≈ 5 ms and a 400,000-element one ≈ 0.5 s each time; BENCHMARKS.md).
+ * answer's cost (float32 text: ≈ 0.3–0.5 µs per element, so a 4,096-element
+ * slice takes ≈ 2 ms and a 400,000-element one ≈ 0.25 s each time; BENCHMARKS.md).
  *
  * The tag names one version of the source's index, so a changed source never
  * gets an old answer (its index is a new version with new tags). Bounded in
