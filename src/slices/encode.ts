@@ -55,12 +55,12 @@ const EDGE_MARGIN = 1e-6;
 /**
  * The fewest significant digits p whose nearest p-digit decimal lies in the
  * rounding interval of the float32 `a` (> 0, normal, not a power of two;
- * `halfUlp` half its spacing; `even`: ties round to it), decided in double
- * arithmetic: a × 10^k is off by at most an ulp, 10^-8 of the interval's
- * width, so a decision farther than EDGE_MARGIN from an edge is exact.
- * 0 when some decision is that close (the caller searches with strings).
+ * `halfUlp` half its spacing), decided in double arithmetic: a × 10^k is off
+ * by at most an ulp, 10^-8 of the interval's width, so a decision farther than
+ * EDGE_MARGIN from an edge is exact. 0 when some decision is that close (ties
+ * included: the caller then searches with strings).
  */
-function shortestDigits32(a: number, halfUlp: number, even: boolean): number {
+function shortestDigits32(a: number, halfUlp: number): number {
   let e = Math.floor(Math.log10(a));
   if (e < -37 || e > 38) return 0;
   // exact decade: 10^e <= a < 10^(e+1) (comparisons with 10^e are never close for float32 a)
@@ -68,19 +68,24 @@ function shortestDigits32(a: number, halfUlp: number, even: boolean): number {
   else if (a >= pow10(e + 1)) e++;
   for (let p = 1; p <= 9; p++) {
     const k = p - 1 - e;
-    // the digits' grid at spacing 1: q = a·10^k, the interval half-width there
-    const q = k >= 0 ? (k <= 22 ? a * POW10[k]! : a * pow10(k)) : -k <= 22 ? a / POW10[-k]! : a / pow10(-k);
-    const bound = k >= 0 ? (k <= 22 ? halfUlp * POW10[k]! : halfUlp * pow10(k)) : -k <= 22 ? halfUlp / POW10[-k]! : halfUlp / pow10(-k);
+    // on the grid of p-digit decimals at spacing 1: a, and the interval's half-width
+    const q = timesPow10(a, k);
+    const bound = timesPow10(halfUlp, k);
     // toPrecision rounds ties up, Math.round too; either way the decimal it picks is this far from q
     const dist = Math.abs(q - Math.round(q));
     if (Math.abs(dist - bound) <= EDGE_MARGIN * bound) return 0;
-    if (dist < bound || (dist === bound && even)) return p;
+    if (dist < bound) return p;
   }
   return 9;
 }
 
 function pow10(e: number): number {
   return e >= 0 && e <= 22 ? POW10[e]! : 10 ** e;
+}
+
+/** x · 10^k, dividing by an exact power for negative k. */
+function timesPow10(x: number, k: number): number {
+  return k >= 0 ? x * pow10(k) : x / pow10(-k);
 }
 
 /**
@@ -99,7 +104,7 @@ export function float32Text(v: number): string {
   const bits = u32[0]!;
   const biased = (bits >>> 23) & 0xff;
   if ((bits & 0x7fffff) !== 0 && biased !== 0) {
-    const p = shortestDigits32(Math.abs(v), 2 ** (biased - 151), (bits & 1) === 0);
+    const p = shortestDigits32(Math.abs(v), 2 ** (biased - 151));
     if (p > 0) {
       const s = v.toPrecision(p);
       if (Math.fround(Number(s)) === v) return s.includes("e") ? String(Number(s)) : s;
