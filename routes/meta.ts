@@ -6,7 +6,9 @@ import type { FastifyInstance } from "fastify";
 import { dataHttpError } from "../src/service/data/errors.ts";
 import { describePath } from "../src/service/data/meta.ts";
 import { dataHeaderDoc, dataNotModified, MetaNode, MetaQuery, type MetaQueryT } from "../src/service/data/schemas.ts";
-import { answerIfNotModified, dataAnswerTag, validatorHeaders } from "../src/service/data/validators.ts";
+import { jsonAnswer } from "../src/service/data/answerCache.ts";
+import { sendAnswer } from "../src/service/data/sendAnswer.ts";
+import { answerIfNotModified, dataAnswerTag } from "../src/service/data/validators.ts";
 import { errorResponse } from "../src/service/schemas.ts";
 
 /** Most nodes one /meta answer may hold. */
@@ -51,20 +53,18 @@ export default async function metaRoutes(app: FastifyInstance): Promise<void> {
       const tag = dataAnswerTag(ix, "meta", req.query, req.url);
       if (answerIfNotModified(req, reply, tag, true)) return reply;
       // the same query on the same index version: the answer as encoded before
-      let body = data.answers.get(tag)?.body;
-      if (!body) {
+      let answer = data.answers.get(tag);
+      if (!answer) {
         let node;
         try {
           node = describePath(ix, req.query.path ?? "/", { depth: req.query.depth ?? 1, maxNodes: MAX_META_NODES });
         } catch (e) {
           throw dataHttpError(e);
         }
-        body = Buffer.from(JSON.stringify(node), "utf8");
-        data.answers.set(tag, { body, contentType: "application/json", headers: {} });
+        answer = jsonAnswer(Buffer.from(JSON.stringify(node), "utf8"));
+        data.answers.set(tag, answer);
       }
-      // JSON through reply.compress: gzipped when large and accepted (src/service/data/compression.ts)
-      reply.code(200).headers(validatorHeaders(tag, true)).type("application/json").compress(body);
-      return reply;
+      return sendAnswer(reply, tag, answer);
     },
   );
 }

@@ -3,13 +3,14 @@
  * decoded values of a selection (readSlice + encodeSlice of src/slices), with
  * the chunk cache and HTTP client shared by all requests.
  */
-import type { FastifyInstance, FastifyReply } from "fastify";
+import type { FastifyInstance } from "fastify";
 import type { ServerResponse } from "node:http";
 import { Readable } from "node:stream";
 import { setImmediate as nextTurn } from "node:timers/promises";
 import { elementCount } from "../src/hdf5/dtype.ts";
 import { encodeJsonPieces, encodeSlice, readSlice, type EncodedSlice, type SliceFormat, type SliceResult } from "../src/slices/index.ts";
-import type { AnswerCache, CachedAnswer } from "../src/service/data/answerCache.ts";
+import { jsonAnswer, type AnswerCache, type CachedAnswer } from "../src/service/data/answerCache.ts";
+import { sendAnswer } from "../src/service/data/sendAnswer.ts";
 import { dataHttpError } from "../src/service/data/errors.ts";
 import { BudgetTimeoutError, type ByteBudget } from "../src/service/data/byteBudget.ts";
 import { planRead, prefetchPlanned, requestsSent } from "../src/service/data/prefetch.ts";
@@ -44,20 +45,10 @@ async function* pacedJson(r: SliceResult, answers: AnswerCache, whole: (body: Bu
   if (kept) whole(Buffer.from(kept.join(""), "utf8"));
 }
 
-/** Sends an answer, fresh or from the answer cache: JSON through reply.compress (gzipped when large and accepted), bin/npy as is. */
-function sendAnswer(reply: FastifyReply, tag: string, a: CachedAnswer): FastifyReply {
-  reply.code(200).headers(validatorHeaders(tag, true)).headers(a.headers).type(a.contentType);
-  if (a.contentType === "application/json") {
-    reply.compress(a.body);
-    return reply;
-  }
-  return reply.send(a.body);
-}
-
 /** The answer of an encoded slice, as sent and kept (bin and npy: fixed-size dtypes only, so the headers are plain ASCII). */
 function answerOf(r: SliceResult, format: SliceFormat, encoded: EncodedSlice): CachedAnswer {
   const body = Buffer.from(encoded.body.buffer, encoded.body.byteOffset, encoded.body.byteLength);
-  if (format === "json") return { body, contentType: "application/json", headers: {} };
+  if (format === "json") return jsonAnswer(body);
   const headers: Record<string, string> = { "x-dtype": r.dtype, "x-shape": r.shape.join(","), ...encoded.headers };
   if (format === "npy") headers["content-disposition"] = `attachment; filename="${safeFilename(r.path.slice(r.path.lastIndexOf("/") + 1), ".npy")}"`;
   return { body, contentType: "application/octet-stream", headers };
@@ -199,7 +190,7 @@ export default async function sliceRoutes(app: FastifyInstance): Promise<void> {
       }
       if (!encoded) {
         // JSON goes through reply.compress: gzipped when large and accepted (src/service/data/compression.ts)
-        const keep = (body: Buffer) => data.answers.set(tag, { body, contentType: "application/json", headers: {} });
+        const keep = (body: Buffer) => data.answers.set(tag, jsonAnswer(body));
         reply.code(200).headers(validatorHeaders(tag, true)).type("application/json").compress(Readable.from(pacedJson(r, data.answers, keep)));
         return reply;
       }

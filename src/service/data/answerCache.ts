@@ -22,6 +22,11 @@ export interface CachedAnswer {
   headers: Record<string, string>;
 }
 
+/** A JSON answer (no headers beside the validators). */
+export function jsonAnswer(body: Buffer): CachedAnswer {
+  return { body, contentType: "application/json", headers: {} };
+}
+
 /** Bytes charged per entry beyond its body (key, headers, bookkeeping). */
 const ENTRY_OVERHEAD = 512;
 
