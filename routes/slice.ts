@@ -16,7 +16,7 @@ import { BudgetTimeoutError, type ByteBudget } from "../src/service/data/byteBud
 import { planRead, prefetchPlanned, requestsSent } from "../src/service/data/prefetch.ts";
 import { ServiceError } from "../src/service/errors.ts";
 import { safeFilename } from "../src/service/data/headers.ts";
-import { answerIfNotModified, dataAnswerTag, validatorHeaders } from "../src/service/data/validators.ts";
+import { answerIfNotModified, dataAnswerTag } from "../src/service/data/validators.ts";
 import { Binary, dataHeaderDoc, dataNotModified, SliceJson, SliceQuery, type SliceQueryT } from "../src/service/data/schemas.ts";
 import { errorResponse } from "../src/service/schemas.ts";
 import { dataSourceErrors } from "./meta.ts";
@@ -189,10 +189,8 @@ export default async function sliceRoutes(app: FastifyInstance): Promise<void> {
         if (onClose) reply.raw.off("close", onClose);
       }
       if (!encoded) {
-        // JSON goes through reply.compress: gzipped when large and accepted (src/service/data/compression.ts)
         const keep = (body: Buffer) => data.answers.set(tag, jsonAnswer(body));
-        reply.code(200).headers(validatorHeaders(tag, true)).type("application/json").compress(Readable.from(pacedJson(r, data.answers, keep)));
-        return reply;
+        return sendAnswer(reply, tag, jsonAnswer(Readable.from(pacedJson(r, data.answers, keep))));
       }
       const answer = answerOf(r, format, encoded);
       data.answers.set(tag, answer);

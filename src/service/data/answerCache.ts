@@ -22,8 +22,8 @@ export interface CachedAnswer {
   headers: Record<string, string>;
 }
 
-/** A JSON answer (no headers beside the validators). */
-export function jsonAnswer(body: Buffer): CachedAnswer {
+/** A JSON answer (no headers beside the validators); its body a Buffer to keep, or a stream to send. */
+export function jsonAnswer<B>(body: B): Omit<CachedAnswer, "body"> & { body: B } {
   return { body, contentType: "application/json", headers: {} };
 }
 

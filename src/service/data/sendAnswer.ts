@@ -5,10 +5,14 @@
  * compression.ts), bin/npy as they are.
  */
 import type { FastifyReply } from "fastify";
+import type { Readable } from "node:stream";
 import type { CachedAnswer } from "./answerCache.ts";
 import { validatorHeaders } from "./validators.ts";
 
-export function sendAnswer(reply: FastifyReply, tag: string, a: CachedAnswer): FastifyReply {
+/** A kept answer, or one whose body is still being produced (a streamed JSON answer). */
+export type OutgoingAnswer = Omit<CachedAnswer, "body"> & { body: Buffer | Readable };
+
+export function sendAnswer(reply: FastifyReply, tag: string, a: OutgoingAnswer): FastifyReply {
   reply.code(200).headers(validatorHeaders(tag, true)).headers(a.headers).type(a.contentType);
   if (a.contentType === "application/json") {
     reply.compress(a.body);
